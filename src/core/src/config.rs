@@ -1,0 +1,688 @@
+//! The Spin application variables of API.md's configuration table, parsed and
+//! typed once per request.
+//!
+//! An error names the variable and what is wrong with it, never its value:
+//! `callers` and `client_secret` are secrets, and even the others may be
+//! pasted with a secret by mistake. serde's own messages quote the offending
+//! input, so they are never passed on; only their category and position.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use url::Url;
+
+use crate::ports::Variables;
+use crate::types::{Scope, Secret};
+
+/// Every variable of the contract, spelled once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variable {
+    TenantId,
+    ClientId,
+    ClientSecret,
+    GraphEndpoint,
+    LoginEndpoint,
+    Callers,
+    TapMaxLifetimeMinutes,
+    RequireTicket,
+    ProtectedGroupId,
+    ProtectedUsers,
+    RateLimits,
+    Notify,
+    RequireVerification,
+}
+
+impl Variable {
+    pub const ALL: [Variable; 13] = [
+        Variable::TenantId,
+        Variable::ClientId,
+        Variable::ClientSecret,
+        Variable::GraphEndpoint,
+        Variable::LoginEndpoint,
+        Variable::Callers,
+        Variable::TapMaxLifetimeMinutes,
+        Variable::RequireTicket,
+        Variable::ProtectedGroupId,
+        Variable::ProtectedUsers,
+        Variable::RateLimits,
+        Variable::Notify,
+        Variable::RequireVerification,
+    ];
+
+    /// The name in `spin.toml` (and `SPIN_VARIABLE_<NAME>` upper-cased).
+    pub fn name(self) -> &'static str {
+        match self {
+            Variable::TenantId => "tenant_id",
+            Variable::ClientId => "client_id",
+            Variable::ClientSecret => "client_secret",
+            Variable::GraphEndpoint => "graph_endpoint",
+            Variable::LoginEndpoint => "login_endpoint",
+            Variable::Callers => "callers",
+            Variable::TapMaxLifetimeMinutes => "tap_max_lifetime_minutes",
+            Variable::RequireTicket => "require_ticket",
+            Variable::ProtectedGroupId => "protected_group_id",
+            Variable::ProtectedUsers => "protected_users",
+            Variable::RateLimits => "rate_limits",
+            Variable::Notify => "notify",
+            Variable::RequireVerification => "require_verification",
+        }
+    }
+
+    /// Secrets get `secret = true` in the manifest.
+    pub fn is_secret(self) -> bool {
+        matches!(self, Variable::ClientSecret | Variable::Callers)
+    }
+
+    /// Required variables have no default in the manifest: `spin up` refuses to
+    /// start without them.
+    pub fn is_required(self) -> bool {
+        matches!(
+            self,
+            Variable::TenantId | Variable::ClientId | Variable::ClientSecret | Variable::Callers
+        )
+    }
+}
+
+impl fmt::Display for Variable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// What is wrong with the configuration. Never carries a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("variable `{0}` is not set")]
+    Missing(Variable),
+    #[error("variable `{variable}` is invalid: {reason}")]
+    Invalid { variable: Variable, reason: String },
+    #[error("variable `{0}` could not be read from the host")]
+    Unreadable(Variable),
+}
+
+impl ConfigError {
+    pub fn variable(&self) -> Variable {
+        match self {
+            ConfigError::Missing(v) | ConfigError::Unreadable(v) => *v,
+            ConfigError::Invalid { variable, .. } => *variable,
+        }
+    }
+
+    fn invalid(variable: Variable, reason: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            variable,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A Graph or login base URL: scheme and authority only, no trailing slash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint(Url);
+
+impl Endpoint {
+    fn parse(variable: Variable, raw: &str) -> Result<Self, ConfigError> {
+        let url = Url::parse(raw.trim())
+            .map_err(|_| ConfigError::invalid(variable, "not an absolute URL"))?;
+        if !matches!(url.scheme(), "https" | "http") {
+            return Err(ConfigError::invalid(
+                variable,
+                "scheme must be https or http",
+            ));
+        }
+        if url.host_str().is_none() {
+            return Err(ConfigError::invalid(variable, "URL has no host"));
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(ConfigError::invalid(
+                variable,
+                "URL must not carry credentials",
+            ));
+        }
+        if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                variable,
+                "URL must be scheme and host only (no path, query or fragment)",
+            ));
+        }
+        Ok(Endpoint(url))
+    }
+
+    /// `https://graph.microsoft.com` (no trailing slash).
+    pub fn base(&self) -> &str {
+        self.0.as_str().trim_end_matches('/')
+    }
+}
+
+/// One configured caller (API.md "Callers").
+#[derive(Clone, Debug)]
+pub struct CallerConfig {
+    pub id: String,
+    /// SHA-256 of the bearer key; the key itself is never configured.
+    pub key_sha256: Option<Secret<[u8; 32]>>,
+    /// Decoded `whsec_` secret for Standard Webhooks signatures.
+    pub webhook_secret: Option<Secret<Vec<u8>>>,
+    pub scopes: BTreeSet<Scope>,
+}
+
+/// Rate limits (API.md "Callers"); `rate_limits` overrides any of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RateLimits {
+    pub caller_per_minute: u32,
+    pub tap_per_user_per_day: u32,
+    pub reset_per_user_per_day: u32,
+    pub phone_per_user_per_day: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            caller_per_minute: 60,
+            tap_per_user_per_day: 3,
+            reset_per_user_per_day: 3,
+            phone_per_user_per_day: 10,
+        }
+    }
+}
+
+/// Who hears about a change (API.md "Notifications").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum NotifyRecipient {
+    Manager,
+    AlternateEmail,
+    User,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub sender: String,
+    pub recipients: Vec<NotifyRecipient>,
+}
+
+/// Operations that can be made to require `verification` evidence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MutatingOperation {
+    Tap,
+    Reset,
+    Phone,
+}
+
+impl MutatingOperation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MutatingOperation::Tap => "tap",
+            MutatingOperation::Reset => "reset",
+            MutatingOperation::Phone => "phone",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VerificationRequirement {
+    None,
+    /// Only when the target is a protected user.
+    Protected,
+    All,
+    Operations(BTreeSet<MutatingOperation>),
+}
+
+/// The whole deployment configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret<String>,
+    pub graph_endpoint: Endpoint,
+    pub login_endpoint: Endpoint,
+    pub callers: Vec<CallerConfig>,
+    pub tap_max_lifetime_minutes: u32,
+    pub require_ticket: bool,
+    pub protected_group_id: Option<String>,
+    pub protected_users: Vec<String>,
+    pub rate_limits: RateLimits,
+    pub notify: Option<NotifyConfig>,
+    pub require_verification: VerificationRequirement,
+}
+
+const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
+const DEFAULT_LOGIN_ENDPOINT: &str = "https://login.microsoftonline.com";
+/// Graph's own ceiling for a pass (FACTS §3: 10 – 43,200 minutes).
+const TAP_LIFETIME_RANGE: std::ops::RangeInclusive<u32> = 10..=43_200;
+
+impl Config {
+    /// Reads and checks every variable; the first problem found is returned.
+    pub fn load(vars: &dyn Variables) -> Result<Config, ConfigError> {
+        let read = |v: Variable| -> Result<Option<String>, ConfigError> {
+            match vars.get(v.name()) {
+                Ok(Some(s)) if !s.trim().is_empty() => Ok(Some(s)),
+                Ok(_) => Ok(None),
+                Err(_) => Err(ConfigError::Unreadable(v)),
+            }
+        };
+        let required = |v: Variable| read(v)?.ok_or(ConfigError::Missing(v));
+
+        let tenant_id = parse_tenant(&required(Variable::TenantId)?)?;
+        let client_id = parse_guid(Variable::ClientId, &required(Variable::ClientId)?)?;
+        let client_secret = Secret::new(required(Variable::ClientSecret)?);
+        let graph_endpoint = Endpoint::parse(
+            Variable::GraphEndpoint,
+            read(Variable::GraphEndpoint)?
+                .as_deref()
+                .unwrap_or(DEFAULT_GRAPH_ENDPOINT),
+        )?;
+        let login_endpoint = Endpoint::parse(
+            Variable::LoginEndpoint,
+            read(Variable::LoginEndpoint)?
+                .as_deref()
+                .unwrap_or(DEFAULT_LOGIN_ENDPOINT),
+        )?;
+        let callers = parse_callers(&required(Variable::Callers)?)?;
+        let tap_max_lifetime_minutes = match read(Variable::TapMaxLifetimeMinutes)? {
+            None => 480,
+            Some(raw) => {
+                let v = Variable::TapMaxLifetimeMinutes;
+                let n: u32 = raw
+                    .trim()
+                    .parse()
+                    .map_err(|_| ConfigError::invalid(v, "not a whole number of minutes"))?;
+                if !TAP_LIFETIME_RANGE.contains(&n) {
+                    return Err(ConfigError::invalid(
+                        v,
+                        "must be between 10 and 43200 minutes",
+                    ));
+                }
+                n
+            }
+        };
+        let require_ticket = match read(Variable::RequireTicket)? {
+            None => true,
+            Some(raw) => parse_bool(Variable::RequireTicket, &raw)?,
+        };
+        let protected_group_id = read(Variable::ProtectedGroupId)?
+            .map(|raw| parse_guid(Variable::ProtectedGroupId, &raw))
+            .transpose()?;
+        let protected_users = read(Variable::ProtectedUsers)?
+            .map(|raw| parse_protected_users(&raw))
+            .transpose()?
+            .unwrap_or_default();
+        let rate_limits = read(Variable::RateLimits)?
+            .map(|raw| parse_json::<RateLimits>(Variable::RateLimits, &raw))
+            .transpose()?
+            .unwrap_or_default();
+        let notify = read(Variable::Notify)?
+            .map(|raw| parse_notify(&raw))
+            .transpose()?;
+        let require_verification = match read(Variable::RequireVerification)? {
+            None => VerificationRequirement::None,
+            Some(raw) => parse_verification(&raw)?,
+        };
+
+        Ok(Config {
+            tenant_id,
+            client_id,
+            client_secret,
+            graph_endpoint,
+            login_endpoint,
+            callers,
+            tap_max_lifetime_minutes,
+            require_ticket,
+            protected_group_id,
+            protected_users,
+            rate_limits,
+            notify,
+            require_verification,
+        })
+    }
+}
+
+fn is_guid(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            _ => c.is_ascii_hexdigit(),
+        })
+}
+
+fn parse_guid(variable: Variable, raw: &str) -> Result<String, ConfigError> {
+    let s = raw.trim();
+    if is_guid(s) {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(ConfigError::invalid(variable, "not a GUID"))
+    }
+}
+
+/// A tenant GUID or a verified domain (FACTS §1); it goes into the token URL.
+fn parse_tenant(raw: &str) -> Result<String, ConfigError> {
+    let s = raw.trim();
+    let domain_like = !s.is_empty()
+        && s.len() <= 253
+        && s.contains('.')
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'.' || c == b'-');
+    if is_guid(s) || domain_like {
+        Ok(s.to_ascii_lowercase())
+    } else {
+        Err(ConfigError::invalid(
+            Variable::TenantId,
+            "not a tenant GUID or a domain name",
+        ))
+    }
+}
+
+fn parse_bool(variable: Variable, raw: &str) -> Result<bool, ConfigError> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::invalid(variable, "must be true or false")),
+    }
+}
+
+/// JSON with serde's message withheld: it quotes the input.
+fn parse_json<T: serde::de::DeserializeOwned>(
+    variable: Variable,
+    raw: &str,
+) -> Result<T, ConfigError> {
+    serde_json::from_str(raw).map_err(|e| {
+        let what = match e.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                "not valid JSON"
+            }
+            _ => "JSON does not have the expected shape (unknown, missing or mistyped field)",
+        };
+        ConfigError::invalid(
+            variable,
+            format!("{what} at line {}, column {}", e.line(), e.column()),
+        )
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawCaller {
+    id: String,
+    key_sha256: Option<String>,
+    webhook_secret: Option<String>,
+    scopes: Vec<String>,
+}
+
+fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
+    let v = Variable::Callers;
+    let raw: Vec<RawCaller> = parse_json(v, raw)?;
+    if raw.is_empty() {
+        return Err(ConfigError::invalid(v, "no callers configured"));
+    }
+    let mut seen = BTreeSet::new();
+    let mut callers = Vec::with_capacity(raw.len());
+    for (i, c) in raw.into_iter().enumerate() {
+        let at = |what: &str| ConfigError::invalid(v, format!("callers[{i}]: {what}"));
+        let id_ok = !c.id.is_empty()
+            && c.id.len() <= 64
+            && c.id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        if !id_ok {
+            return Err(at(
+                "id must be 1..64 characters of letters, digits, - _ . @",
+            ));
+        }
+        if !seen.insert(c.id.clone()) {
+            return Err(at("id is used by another caller"));
+        }
+        let key_sha256 = c
+            .key_sha256
+            .map(|hex_digest| {
+                let mut out = [0u8; 32];
+                if hex_digest.len() != 64 {
+                    return Err(at("keySha256 is not 64 hex digits"));
+                }
+                hex::decode_to_slice(&hex_digest, &mut out)
+                    .map_err(|_| at("keySha256 is not 64 hex digits"))?;
+                Ok(Secret::new(out))
+            })
+            .transpose()?;
+        let webhook_secret = c
+            .webhook_secret
+            .map(|s| {
+                let b64 = s
+                    .strip_prefix("whsec_")
+                    .ok_or_else(|| at("webhookSecret must start with whsec_"))?;
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .map_err(|_| at("webhookSecret is not whsec_ followed by base64"))?;
+                if bytes.len() < 24 {
+                    return Err(at("webhookSecret is shorter than 24 bytes"));
+                }
+                Ok(Secret::new(bytes))
+            })
+            .transpose()?;
+        if key_sha256.is_none() && webhook_secret.is_none() {
+            return Err(at("needs keySha256 or webhookSecret"));
+        }
+        let mut scopes = BTreeSet::new();
+        for s in &c.scopes {
+            let scope = s
+                .parse::<Scope>()
+                .map_err(|_| at("scopes has an unknown scope"))?;
+            scopes.insert(scope);
+        }
+        callers.push(CallerConfig {
+            id: c.id,
+            key_sha256,
+            webhook_secret,
+            scopes,
+        });
+    }
+    Ok(callers)
+}
+
+fn parse_protected_users(raw: &str) -> Result<Vec<String>, ConfigError> {
+    raw.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if is_guid(s) || (s.contains('@') && !s.contains(char::is_whitespace)) {
+                Ok(s.to_ascii_lowercase())
+            } else {
+                Err(ConfigError::invalid(
+                    Variable::ProtectedUsers,
+                    "entries must be userPrincipalNames or object ids",
+                ))
+            }
+        })
+        .collect()
+}
+
+fn parse_notify(raw: &str) -> Result<NotifyConfig, ConfigError> {
+    let v = Variable::Notify;
+    let n: NotifyConfig = parse_json(v, raw)?;
+    if !n.sender.contains('@') {
+        return Err(ConfigError::invalid(v, "sender must be a mailbox UPN"));
+    }
+    if n.recipients.is_empty() {
+        return Err(ConfigError::invalid(v, "recipients is empty"));
+    }
+    Ok(n)
+}
+
+fn parse_verification(raw: &str) -> Result<VerificationRequirement, ConfigError> {
+    let v = Variable::RequireVerification;
+    match raw.trim() {
+        "none" => return Ok(VerificationRequirement::None),
+        "protected" => return Ok(VerificationRequirement::Protected),
+        "all" => return Ok(VerificationRequirement::All),
+        _ => {}
+    }
+    let mut ops = BTreeSet::new();
+    for part in raw.split(',').map(str::trim) {
+        let op = match part {
+            "tap" => MutatingOperation::Tap,
+            "reset" => MutatingOperation::Reset,
+            "phone" => MutatingOperation::Phone,
+            _ => {
+                return Err(ConfigError::invalid(
+                    v,
+                    "must be none, protected, all, or a comma list of tap, reset, phone",
+                ))
+            }
+        };
+        ops.insert(op);
+    }
+    Ok(VerificationRequirement::Operations(ops))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    const KEY_HASH: &str = "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8";
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("tenant_id", "4a7c1e2f-0000-4000-8000-000000000001"),
+            ("client_id", "9b1d3c5e-0000-4000-8000-000000000002"),
+            ("client_secret", "s3cr3t-value"),
+            (
+                "callers",
+                r#"[{"id":"servicenow","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["tap","reset"]}]"#,
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in pairs {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn defaults_apply_when_optional_variables_are_empty() {
+        let c = Config::load(&vars(&[("graph_endpoint", ""), ("protected_users", "")])).unwrap();
+        assert_eq!(c.graph_endpoint.base(), "https://graph.microsoft.com");
+        assert_eq!(c.login_endpoint.base(), "https://login.microsoftonline.com");
+        assert_eq!(c.tap_max_lifetime_minutes, 480);
+        assert!(c.require_ticket);
+        assert_eq!(c.rate_limits, RateLimits::default());
+        assert_eq!(c.require_verification, VerificationRequirement::None);
+        assert!(c.protected_users.is_empty());
+        assert_eq!(c.callers[0].scopes.len(), 2);
+        assert_eq!(
+            hex::encode(c.callers[0].key_sha256.as_ref().unwrap().expose()),
+            KEY_HASH
+        );
+    }
+
+    #[test]
+    fn every_required_variable_is_reported_missing_by_name() {
+        for v in Variable::ALL.into_iter().filter(|v| v.is_required()) {
+            let mut m = vars(&[]);
+            m.remove(v.name());
+            assert_eq!(Config::load(&m).unwrap_err(), ConfigError::Missing(v));
+        }
+    }
+
+    #[test]
+    fn errors_name_the_variable_and_never_quote_the_value() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "callers",
+                r#"[{"id":"x","keySha256":"SECRETVALUE","scopes":[]}]"#,
+            ),
+            ("callers", r#"[{"id":"x","keySha256":"#),
+            ("callers", r#"[{"id":"x","key":"SECRETVALUE","scopes":[]}]"#),
+            (
+                "callers",
+                r#"[{"id":"x","webhookSecret":"SECRETVALUE","scopes":[]}]"#,
+            ),
+            (
+                "callers",
+                r#"[{"id":"x","webhookSecret":"whsec_SECRETVALUE!","scopes":[]}]"#,
+            ),
+            (
+                "callers",
+                r#"[{"id":"x","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["SECRETVALUE"]}]"#,
+            ),
+            ("callers", "[]"),
+            ("graph_endpoint", "ftp://SECRETVALUE"),
+            (
+                "graph_endpoint",
+                "https://graph.microsoft.com/v1.0/SECRETVALUE",
+            ),
+            ("login_endpoint", "SECRETVALUE"),
+            ("tap_max_lifetime_minutes", "SECRETVALUE"),
+            ("tap_max_lifetime_minutes", "5"),
+            ("require_ticket", "SECRETVALUE"),
+            ("protected_group_id", "SECRETVALUE"),
+            ("protected_users", "SECRETVALUE"),
+            ("rate_limits", r#"{"callerPerMinute":"SECRETVALUE"}"#),
+            ("rate_limits", r#"{"SECRETVALUE":1}"#),
+            (
+                "notify",
+                r#"{"sender":"SECRETVALUE","recipients":["manager"]}"#,
+            ),
+            ("require_verification", "SECRETVALUE"),
+            ("tenant_id", "SECRET VALUE"),
+            ("client_id", "SECRETVALUE"),
+        ];
+        for (name, value) in cases {
+            let err = Config::load(&vars(&[(name, value)])).unwrap_err();
+            assert_eq!(err.variable().name(), *name, "{name}={value}");
+            let text = err.to_string();
+            assert!(text.contains(name), "{text}");
+            assert!(!text.contains("SECRET"), "{name} leaked its value: {text}");
+        }
+    }
+
+    #[test]
+    fn overrides_are_parsed() {
+        let c = Config::load(&vars(&[
+            ("graph_endpoint", "http://127.0.0.1:8081/"),
+            ("tap_max_lifetime_minutes", "120"),
+            ("require_ticket", "false"),
+            (
+                "protected_users",
+                "Boss@Contoso.com, 11111111-2222-3333-4444-555555555555",
+            ),
+            ("rate_limits", r#"{"callerPerMinute":5}"#),
+            (
+                "notify",
+                r#"{"sender":"helpdesk@contoso.com","recipients":["manager","user"]}"#,
+            ),
+            ("require_verification", "tap, reset"),
+        ]))
+        .unwrap();
+        assert_eq!(c.graph_endpoint.base(), "http://127.0.0.1:8081");
+        assert_eq!(c.tap_max_lifetime_minutes, 120);
+        assert!(!c.require_ticket);
+        assert_eq!(
+            c.protected_users,
+            ["boss@contoso.com", "11111111-2222-3333-4444-555555555555"]
+        );
+        assert_eq!(c.rate_limits.caller_per_minute, 5);
+        assert_eq!(c.rate_limits.tap_per_user_per_day, 3);
+        assert_eq!(c.notify.unwrap().recipients.len(), 2);
+        assert_eq!(
+            c.require_verification,
+            VerificationRequirement::Operations(
+                [MutatingOperation::Tap, MutatingOperation::Reset].into()
+            )
+        );
+    }
+
+    #[test]
+    fn only_client_secret_and_callers_are_secret() {
+        let secret: Vec<_> = Variable::ALL
+            .into_iter()
+            .filter(|v| v.is_secret())
+            .collect();
+        assert_eq!(secret, [Variable::ClientSecret, Variable::Callers]);
+    }
+}

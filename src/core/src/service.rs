@@ -1,0 +1,242 @@
+//! The single entry point: a component hands over its request and the host
+//! ports; routing, the request id and the final headers happen here once.
+
+use http::header::{HeaderValue, ALLOW};
+use http::Method;
+
+use crate::api::response::{self, Response};
+use crate::api::{ErrorCode, Problem, RequestId};
+use crate::ops;
+use crate::ports::Host;
+
+/// Largest request body accepted (API.md: over 64 KiB -> 413).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The request body as the edge read it: it stops reading past the limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Complete(Vec<u8>),
+    TooLarge,
+}
+
+pub type Request = http::Request<Body>;
+
+/// Which Spin component is serving; each owns some routes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// `/healthz`, `/readyz`, and the catch-all 404.
+    Meta,
+}
+
+impl Component {
+    pub fn name(self) -> &'static str {
+        match self {
+            Component::Meta => "meta",
+        }
+    }
+}
+
+/// One route: a path, the methods it answers, and its handler.
+struct Route {
+    path: &'static str,
+    methods: &'static [Method],
+    op: Op,
+}
+
+#[derive(Clone, Copy)]
+enum Op {
+    Healthz,
+    Readyz,
+}
+
+const META_ROUTES: &[Route] = &[
+    Route {
+        path: "/healthz",
+        methods: &[Method::GET],
+        op: Op::Healthz,
+    },
+    Route {
+        path: "/readyz",
+        methods: &[Method::GET],
+        op: Op::Readyz,
+    },
+];
+
+fn routes(component: Component) -> &'static [Route] {
+    match component {
+        Component::Meta => META_ROUTES,
+    }
+}
+
+/// What the edge logs about a request: never a header value or a body.
+#[derive(Debug)]
+pub struct Outcome {
+    pub response: Response,
+    pub request_id: RequestId,
+    /// The error code, if the answer was a problem.
+    pub code: Option<&'static str>,
+}
+
+pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outcome {
+    let request_id = RequestId::from_header_or_generate(
+        req.headers()
+            .get(RequestId::HEADER)
+            .map(HeaderValue::as_bytes),
+        host.entropy,
+    );
+    let result = dispatch(component, &req, host).await;
+    let (res, code) = match result {
+        Ok(res) => (res, None),
+        Err(p) => {
+            let code = p.code.as_str();
+            (p.into_response(), Some(code))
+        }
+    };
+    Outcome {
+        response: response::finish(res, &request_id),
+        request_id,
+        code,
+    }
+}
+
+async fn dispatch(
+    component: Component,
+    req: &Request,
+    host: &Host<'_>,
+) -> Result<Response, Problem> {
+    let path = req.uri().path();
+    let route = routes(component)
+        .iter()
+        .find(|r| r.path == path)
+        .ok_or_else(|| {
+            Problem::new(
+                ErrorCode::NotFound,
+                format!("no endpoint at {}", safe_path(path)),
+            )
+        })?;
+    if !route.methods.contains(req.method()) {
+        let allow = route
+            .methods
+            .iter()
+            .map(Method::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Problem::new(
+            ErrorCode::MethodNotAllowed,
+            format!(
+                "{} does not answer {}; allowed: {allow}",
+                route.path,
+                req.method()
+            ),
+        )
+        .header(ALLOW, allow));
+    }
+    match route.op {
+        Op::Healthz => Ok(ops::meta::healthz()),
+        Op::Readyz => ops::meta::readyz(host),
+    }
+}
+
+/// A path quoted back in an error: printable ASCII only, bounded.
+fn safe_path(path: &str) -> String {
+    path.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(200)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::World;
+    use futures::executor::block_on;
+    use serde_json::Value;
+
+    fn get(world: &World, method: Method, path: &str) -> Outcome {
+        let req = http::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("x-request-id", "test-1")
+            .body(Body::Complete(Vec::new()))
+            .unwrap();
+        block_on(handle(Component::Meta, req, &world.host()))
+    }
+
+    fn configured() -> World {
+        let mut w = World::default();
+        for (k, v) in [
+            ("tenant_id", "contoso.onmicrosoft.com"),
+            ("client_id", "9b1d3c5e-0000-4000-8000-000000000002"),
+            ("client_secret", "s3cr3t"),
+            (
+                "callers",
+                r#"[{"id":"a","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["tap"]}]"#,
+            ),
+        ] {
+            w.vars.insert(k.into(), v.into());
+        }
+        w
+    }
+
+    #[test]
+    fn healthz_answers_without_any_configuration() {
+        let out = get(&World::default(), Method::GET, "/healthz");
+        assert_eq!(out.response.status(), 200);
+        assert_eq!(out.response.headers()["x-request-id"], "test-1");
+        assert_eq!(out.response.body(), br#"{"status":"ok"}"#);
+    }
+
+    #[test]
+    fn wrong_method_is_405_with_allow() {
+        let out = get(&World::default(), Method::POST, "/healthz");
+        assert_eq!(out.response.status(), 405);
+        assert_eq!(out.response.headers()["allow"], "GET");
+        assert_eq!(out.code, Some("method_not_allowed"));
+    }
+
+    #[test]
+    fn unknown_path_is_problem_404() {
+        let out = get(&World::default(), Method::GET, "/v1/nope");
+        assert_eq!(out.response.status(), 404);
+        assert_eq!(
+            out.response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let v: Value = serde_json::from_slice(out.response.body()).unwrap();
+        assert_eq!(v["code"], "not_found");
+    }
+
+    #[test]
+    fn readyz_names_the_bad_variable() {
+        let mut w = configured();
+        w.vars.insert(
+            "callers".into(),
+            "[{\"id\":\"a\",\"keySha256\":\"TOPSECRET\",\"scopes\":[]}]".into(),
+        );
+        let out = get(&w, Method::GET, "/readyz");
+        assert_eq!(out.response.status(), 500);
+        let body = String::from_utf8(out.response.body().clone()).unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["code"], "misconfigured");
+        assert_eq!(v["variable"], "callers");
+        assert!(!body.contains("TOPSECRET"));
+    }
+
+    #[test]
+    fn readyz_creates_state_once_and_then_reads_it_back() {
+        let w = configured();
+        let first = get(&w, Method::GET, "/readyz");
+        assert_eq!(
+            first.response.status(),
+            200,
+            "{:?}",
+            String::from_utf8_lossy(first.response.body())
+        );
+        let a: Value = serde_json::from_slice(first.response.body()).unwrap();
+        let b: Value =
+            serde_json::from_slice(get(&w, Method::GET, "/readyz").response.body()).unwrap();
+        assert_eq!(a["installation"], b["installation"]);
+        assert_eq!(a["schema"]["version"], 1);
+        assert_eq!(a["schema"], b["schema"]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Durable state the service owns: the SQLite schema and the key-value layout.
+
+pub mod installation;
+pub mod schema;

@@ -1,0 +1,143 @@
+//! mfa-core's ports over Spin's host interfaces.
+
+use std::cell::OnceCell;
+use std::time::SystemTime;
+
+use spin_sdk::sqlite::{Connection, Value};
+use spin_sdk::wit::wasi::keyvalue::{atomics, store};
+
+use mfa_core::ports::{Clock, Database, Entropy, HostError, KeyValue, SqlValue, Variables};
+
+/// Spin application variables (`SPIN_VARIABLE_*` or the manifest default).
+pub struct SpinVariables;
+
+impl Variables for SpinVariables {
+    fn get(&self, name: &str) -> Result<Option<String>, HostError> {
+        match spin_sdk::variables::get(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(spin_sdk::variables::Error::Undefined(_)) => Ok(None),
+            Err(e) => Err(HostError(format!("variable {name}: {e:?}"))),
+        }
+    }
+}
+
+fn kv_error(e: store::Error) -> HostError {
+    HostError(match e {
+        store::Error::NoSuchStore => "no such key-value store".into(),
+        store::Error::AccessDenied => "key-value store access denied".into(),
+        store::Error::Other(m) => format!("key-value store: {m}"),
+    })
+}
+
+/// The `default` key-value store through `wasi:keyvalue`, opened on first use.
+#[derive(Default)]
+pub struct SpinKv(OnceCell<store::Bucket>);
+
+impl SpinKv {
+    fn bucket(&self) -> Result<&store::Bucket, HostError> {
+        if let Some(b) = self.0.get() {
+            return Ok(b);
+        }
+        let b = store::open("default").map_err(kv_error)?;
+        Ok(self.0.get_or_init(|| b))
+    }
+}
+
+impl KeyValue for SpinKv {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, HostError> {
+        self.bucket()?.get(key).map_err(kv_error)
+    }
+
+    fn set(&self, key: &str, value: &[u8]) -> Result<(), HostError> {
+        self.bucket()?.set(key, value).map_err(kv_error)
+    }
+
+    fn delete(&self, key: &str) -> Result<(), HostError> {
+        self.bucket()?.delete(key).map_err(kv_error)
+    }
+
+    fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, HostError> {
+        let cas = atomics::Cas::new(self.bucket()?, key).map_err(kv_error)?;
+        if cas.current().map_err(kv_error)?.as_deref() != expected {
+            return Ok(false);
+        }
+        match atomics::swap(cas, value) {
+            Ok(()) => Ok(true),
+            Err(atomics::CasError::CasFailed(_)) => Ok(false),
+            Err(atomics::CasError::StoreError(e)) => Err(kv_error(e)),
+        }
+    }
+
+    fn increment(&self, key: &str, delta: i64) -> Result<i64, HostError> {
+        atomics::increment(self.bucket()?, key, delta).map_err(kv_error)
+    }
+}
+
+/// The `default` SQLite database, opened on first use.
+#[derive(Default)]
+pub struct SpinDb(OnceCell<Connection>);
+
+impl Database for SpinDb {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<Vec<Vec<SqlValue>>, HostError> {
+        let conn = match self.0.get() {
+            Some(c) => c,
+            None => {
+                let c = Connection::open_default()
+                    .map_err(|e| HostError(format!("sqlite open: {e:?}")))?;
+                self.0.get_or_init(|| c)
+            }
+        };
+        let bound: Vec<Value> = params
+            .iter()
+            .map(|p| match p {
+                SqlValue::Null => Value::Null,
+                SqlValue::Integer(i) => Value::Integer(*i),
+                SqlValue::Real(f) => Value::Real(*f),
+                SqlValue::Text(s) => Value::Text(s.clone()),
+                SqlValue::Blob(b) => Value::Blob(b.clone()),
+            })
+            .collect();
+        let result = conn
+            .execute(sql, &bound)
+            .map_err(|e| HostError(format!("sqlite: {e:?}")))?;
+        Ok(result
+            .rows
+            .into_iter()
+            .map(|row| {
+                row.values
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::Null => SqlValue::Null,
+                        Value::Integer(i) => SqlValue::Integer(i),
+                        Value::Real(f) => SqlValue::Real(f),
+                        Value::Text(s) => SqlValue::Text(s),
+                        Value::Blob(b) => SqlValue::Blob(b),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+}
+
+pub struct SpinClock;
+
+impl Clock for SpinClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+pub struct SpinEntropy;
+
+impl Entropy for SpinEntropy {
+    fn fill(&self, buf: &mut [u8]) {
+        // wasi:random is always present in a Spin component; failure would
+        // mean no randomness at all, and nothing may proceed without it.
+        getrandom::fill(buf).expect("wasi:random unavailable");
+    }
+}
