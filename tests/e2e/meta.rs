@@ -1,0 +1,140 @@
+//! `GET /healthz`, `GET /readyz`, routing edges and state that survives a
+//! restart, all through real `spin up`.
+
+use mfa_tests::{demo, Spin};
+
+use crate::{options, spin};
+
+#[test]
+fn healthz_answers_and_reveals_nothing() {
+    let app = spin(&[]);
+    let r = app.client().get("/healthz");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json(), serde_json::json!({ "status": "ok" }));
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let id = r.header("x-request-id").expect("generated request id");
+    assert_eq!(id.len(), 36, "{id}");
+    for secret in [demo::TENANT_ID, demo::CLIENT_ID, demo::CLIENT_SECRET] {
+        assert!(!r.body.contains(secret));
+    }
+}
+
+#[test]
+fn request_id_is_echoed_when_safe_and_replaced_when_not() {
+    let app = spin(&[]);
+    let c = app.client();
+    let r = c.send(
+        "GET",
+        "/healthz",
+        &[("x-request-id", "INC0012345.try-2")],
+        None,
+    );
+    assert_eq!(r.header("x-request-id"), Some("INC0012345.try-2"));
+    let long = "a".repeat(129);
+    for bad in ["has space", "quote\"d", long.as_str()] {
+        let r = c.send("GET", "/healthz", &[("x-request-id", bad)], None);
+        let id = r.header("x-request-id").unwrap();
+        assert_ne!(id, bad);
+        assert_eq!(id.len(), 36);
+    }
+}
+
+#[test]
+fn wrong_method_and_unknown_path_are_problems() {
+    let app = spin(&[]);
+    let c = app.client();
+    let r = c.send("POST", "/healthz", &[], Some(b"{}".to_vec()));
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("GET"));
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert_eq!(r.json()["code"], "method_not_allowed");
+
+    for path in ["/", "/v1", "/v1/nothing-here", "/healthz/extra"] {
+        let r = c.get(path);
+        assert_eq!(r.status, 404, "{path}");
+        let p = r.json();
+        assert_eq!(p["code"], "not_found");
+        assert_eq!(p["status"], 404);
+        assert!(p["type"].as_str().unwrap().starts_with("https://"));
+        assert!(r.header("x-request-id").is_some());
+    }
+}
+
+#[test]
+fn variables_reach_the_component() {
+    let app = spin(&[]);
+    let r = app.client().get("/readyz");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["status"], "ready");
+
+    // Each bad value is named by variable, never echoed.
+    let cases = [
+        (
+            "callers",
+            "[{\"id\":\"x\",\"keySha256\":\"NOT-A-HASH-SECRET\",\"scopes\":[\"tap\"]}]",
+        ),
+        ("callers", "not json SECRET"),
+        ("tap_max_lifetime_minutes", "SECRET-forever"),
+        ("graph_endpoint", "ftp://SECRET.example"),
+        ("require_verification", "SECRET"),
+        ("rate_limits", "{\"SECRET\":1}"),
+    ];
+    for (name, value) in cases {
+        let app = spin(&[(name, Some(value))]);
+        let r = app.client().get("/readyz");
+        assert_eq!(r.status, 500, "{name}: {}", r.body);
+        let p = r.json();
+        assert_eq!(p["code"], "misconfigured");
+        assert_eq!(p["variable"], name);
+        assert!(p["detail"].as_str().unwrap().contains(name));
+        assert!(
+            !r.body.contains("SECRET"),
+            "{name} value echoed: {}",
+            r.body
+        );
+        assert!(!app.logs().contains("SECRET"), "{name} value logged");
+        // Liveness does not depend on configuration.
+        assert_eq!(app.client().get("/healthz").status, 200);
+    }
+}
+
+#[test]
+fn a_missing_required_variable_stops_spin_up() {
+    for name in ["tenant_id", "client_id", "client_secret", "callers"] {
+        let err = Spin::start(options(&[(name, None)]))
+            .err()
+            .unwrap_or_else(|| panic!("spin up started without {name}"));
+        let text = format!("{err:#}");
+        assert!(text.contains("spin up exited"), "{name}: {text}");
+        assert!(text.contains(name), "Spin should name {name}: {text}");
+    }
+}
+
+#[test]
+fn state_survives_a_restart_on_the_same_state_dir() {
+    let dir = tempfile::Builder::new()
+        .prefix("mfa-state-")
+        .tempdir()
+        .unwrap();
+    let mut opts = options(&[]);
+    opts.state_dir = Some(dir.path().to_path_buf());
+
+    let mut first = Spin::start(opts.clone()).unwrap();
+    let a = first.client().get("/readyz").json();
+    let pid = first.pid();
+    first.stop();
+
+    let second = Spin::start(opts).unwrap();
+    assert_ne!(second.pid(), pid);
+    let b = second.client().get("/readyz").json();
+    assert_eq!(a["installation"]["id"].as_str().map(str::len), Some(32));
+    assert_eq!(a["installation"], b["installation"], "key-value store lost");
+    assert_eq!(a["schema"], b["schema"], "SQLite database lost");
+    assert!(dir.path().join("logs").is_dir());
+
+    // A fresh state directory is a fresh installation.
+    let other = crate::spin(&[]);
+    let c = other.client().get("/readyz").json();
+    assert_ne!(c["installation"]["id"], a["installation"]["id"]);
+}

@@ -1,0 +1,114 @@
+//! `graph-sim` as a child process on a free loopback port.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::{json, Value};
+
+use super::http::Client;
+
+pub struct Sim {
+    child: Child,
+    url: String,
+    client: Client,
+}
+
+/// Built once per test run.
+fn binary() -> &'static Path {
+    static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "--quiet", "-p", "graph-sim", "--bin", "graph-sim"])
+            .current_dir(super::root())
+            .status()
+            .expect("cargo build graph-sim");
+        assert!(status.success(), "building graph-sim failed");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| super::root().join("target"));
+        target.join("debug/graph-sim")
+    })
+}
+
+impl Sim {
+    pub fn start(fixture: &Path) -> Sim {
+        let mut child = Command::new(binary())
+            .arg("--listen")
+            .arg("127.0.0.1:0")
+            .arg("--fixture")
+            .arg(fixture)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start graph-sim");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().expect("piped stdout"))
+            .read_line(&mut first)
+            .expect("graph-sim prints its address");
+        let url = first
+            .trim()
+            .strip_prefix("graph-sim listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from graph-sim: {first:?}"))
+            .to_string();
+        let client = Client::new(url.clone());
+        Sim { child, url, client }
+    }
+
+    /// `http://127.0.0.1:PORT`: both `graph_endpoint` and `login_endpoint`.
+    pub fn url(&self) -> String {
+        self.url.clone()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Every request Graph saw, in order (control calls excluded).
+    pub fn requests(&self) -> Vec<Value> {
+        let r = self.client.get("/_sim/requests");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json().as_array().cloned().unwrap_or_default()
+    }
+
+    pub fn clear_requests(&self) {
+        assert_eq!(self.client.delete("/_sim/requests").status, 200);
+    }
+
+    /// The simulated tenant as it is now.
+    pub fn state(&self) -> Value {
+        let r = self.client.get("/_sim/state");
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+    }
+
+    pub fn reset(&self) {
+        let r = self.client.post_json("/_sim/reset", &json!({}), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    /// Queue a fault (see src/sim/README.md).
+    pub fn fault(&self, fault: Value) {
+        let r = self.client.post_json("/_sim/faults", &fault, &[]);
+        assert!(r.status < 300, "{}", r.body);
+    }
+
+    pub fn advance_clock(&self, seconds: u64) {
+        let r = self
+            .client
+            .post_json("/_sim/clock", &json!({ "advanceSeconds": seconds }), &[]);
+        assert!(r.status < 300, "{}", r.body);
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

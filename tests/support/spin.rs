@@ -1,0 +1,189 @@
+//! The app under test: `spin build` once per run, then real `spin up`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use super::http::Client;
+
+/// The Spin CLI `scripts/setup` chose (or `SPIN_BIN`, or `spin` on PATH).
+pub fn spin_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SPIN_BIN") {
+        return p.into();
+    }
+    let local = super::root().join(".tools/bin/spin");
+    if local.exists() {
+        return local;
+    }
+    PathBuf::from("spin")
+}
+
+/// `spin build` for every component, once per test run.
+pub fn build_once() {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let out = Command::new(spin_bin())
+            .arg("build")
+            .current_dir(super::root())
+            .output()
+            .expect("run `spin build` (run scripts/setup first)");
+        assert!(
+            out.status.success(),
+            "spin build failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+#[derive(Default, Clone)]
+pub struct SpinOptions {
+    /// Application variables, passed as `SPIN_VARIABLE_<NAME>`.
+    pub variables: BTreeMap<String, String>,
+    /// Reuse a state directory (key-value store, SQLite, logs); else fresh.
+    pub state_dir: Option<PathBuf>,
+    pub runtime_config: Option<PathBuf>,
+}
+
+pub struct Spin {
+    child: Child,
+    client: Client,
+    state_dir: PathBuf,
+    _fresh: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl Spin {
+    /// Starts `spin up` and waits until `/healthz` answers; fails with Spin's
+    /// own output if it exits first (e.g. a required variable is missing).
+    pub fn start(opts: SpinOptions) -> Result<Spin> {
+        build_once();
+        let (state_dir, fresh) = match &opts.state_dir {
+            Some(p) => (p.clone(), None),
+            None => {
+                let t = tempfile::Builder::new().prefix("mfa-spin-").tempdir()?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        std::fs::create_dir_all(&state_dir)?;
+        let mut last_err = None;
+        // A port picked free can be taken before Spin binds it: retry.
+        for _ in 0..3 {
+            match Spin::spawn(&opts, &state_dir) {
+                Ok((child, client)) => {
+                    return Ok(Spin {
+                        child,
+                        client,
+                        state_dir,
+                        _fresh: fresh,
+                    })
+                }
+                Err(e) if format!("{e:#}").contains("in use") => last_err = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_err.expect("at least one attempt"))
+    }
+
+    fn spawn(opts: &SpinOptions, state_dir: &Path) -> Result<(Child, Client)> {
+        let port = free_port();
+        let out = std::fs::File::create(state_dir.join("spin-up.stdout"))?;
+        let err = std::fs::File::create(state_dir.join("spin-up.stderr"))?;
+        let mut cmd = Command::new(spin_bin());
+        cmd.arg("up")
+            .arg("--from")
+            .arg(super::root().join("spin.toml"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--state-dir")
+            .arg(state_dir);
+        if let Some(rc) = &opts.runtime_config {
+            cmd.arg("--runtime-config-file").arg(rc);
+        }
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SPIN_VARIABLE_") {
+                cmd.env_remove(k);
+            }
+        }
+        for (k, v) in &opts.variables {
+            cmd.env(format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v);
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .context("spawn spin up")?;
+        let client = Client::new(format!("http://127.0.0.1:{port}"));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = child.try_wait()? {
+                let stderr = std::fs::read_to_string(state_dir.join("spin-up.stderr"))?;
+                bail!("spin up exited with {status}: {stderr}");
+            }
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && client.get("/healthz").status == 200
+            {
+                return Ok((child, client));
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                bail!("spin up did not answer /healthz within 60 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn state_dir(&self) -> &Path {
+        &self.state_dir
+    }
+
+    /// Everything the components and Spin printed so far: the component
+    /// stdout/stderr files under `<state-dir>/logs` and Spin's own output.
+    pub fn logs(&self) -> String {
+        let mut all = String::new();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(self.state_dir.join("logs"))
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        files.push(self.state_dir.join("spin-up.stdout"));
+        files.push(self.state_dir.join("spin-up.stderr"));
+        files.sort();
+        for f in files {
+            if let Ok(text) = std::fs::read_to_string(&f) {
+                all.push_str(&format!("==> {}\n{text}\n", f.display()));
+            }
+        }
+        all
+    }
+
+    /// Stops Spin (by process id) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Spin {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
