@@ -5,13 +5,13 @@ mod manifest;
 mod meta;
 mod secrets;
 
-use mfa_tests::{demo_variables, Spin, SpinOptions};
+use mfa_tests::{demo_fixture, demo_variables, Sim, Spin, SpinOptions};
 
-/// Demo configuration with `overrides` applied (`None` removes a variable).
-pub fn options(overrides: &[(&str, Option<&str>)]) -> SpinOptions {
+/// Demo configuration against `sim_url` with `overrides` applied (`None`
+/// removes a variable).
+pub fn options(sim_url: &str, overrides: &[(&str, Option<&str>)]) -> SpinOptions {
     let mut opts = SpinOptions::default();
-    // No Graph call is made by meta; the address only has to be well formed.
-    opts.variables.extend(demo_variables("http://127.0.0.1:9"));
+    opts.variables.extend(demo_variables(sim_url));
     for (k, v) in overrides {
         match v {
             Some(v) => {
@@ -25,6 +25,9 @@ pub fn options(overrides: &[(&str, Option<&str>)]) -> SpinOptions {
     opts
 }
 
-pub fn spin(overrides: &[(&str, Option<&str>)]) -> Spin {
-    Spin::start(options(overrides)).unwrap_or_else(|e| panic!("{e:#}"))
+/// A fresh demo tenant and the app wired to it.
+pub fn stack(overrides: &[(&str, Option<&str>)]) -> (Sim, Spin) {
+    let sim = Sim::start(&demo_fixture());
+    let spin = Spin::start(options(&sim.url(), overrides)).unwrap_or_else(|e| panic!("{e:#}"));
+    (sim, spin)
 }

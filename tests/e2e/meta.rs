@@ -1,13 +1,13 @@
 //! `GET /healthz`, `GET /readyz`, routing edges and state that survives a
 //! restart, all through real `spin up`.
 
-use mfa_tests::{demo, Spin};
+use mfa_tests::{demo_app, demo_fixture, Sim, Spin};
 
-use crate::{options, spin};
+use crate::{options, stack};
 
 #[test]
 fn healthz_answers_and_reveals_nothing() {
-    let app = spin(&[]);
+    let (_sim, app) = stack(&[]);
     let r = app.client().get("/healthz");
     assert_eq!(r.status, 200);
     assert_eq!(r.json(), serde_json::json!({ "status": "ok" }));
@@ -15,14 +15,18 @@ fn healthz_answers_and_reveals_nothing() {
     assert_eq!(r.header("cache-control"), Some("no-store"));
     let id = r.header("x-request-id").expect("generated request id");
     assert_eq!(id.len(), 36, "{id}");
-    for secret in [demo::TENANT_ID, demo::CLIENT_ID, demo::CLIENT_SECRET] {
+    for secret in [
+        demo_app().tenant_id.as_str(),
+        &demo_app().client_id,
+        &demo_app().client_secret,
+    ] {
         assert!(!r.body.contains(secret));
     }
 }
 
 #[test]
 fn request_id_is_echoed_when_safe_and_replaced_when_not() {
-    let app = spin(&[]);
+    let (_sim, app) = stack(&[]);
     let c = app.client();
     let r = c.send(
         "GET",
@@ -42,7 +46,7 @@ fn request_id_is_echoed_when_safe_and_replaced_when_not() {
 
 #[test]
 fn wrong_method_and_unknown_path_are_problems() {
-    let app = spin(&[]);
+    let (_sim, app) = stack(&[]);
     let c = app.client();
     let r = c.send("POST", "/healthz", &[], Some(b"{}".to_vec()));
     assert_eq!(r.status, 405);
@@ -63,7 +67,7 @@ fn wrong_method_and_unknown_path_are_problems() {
 
 #[test]
 fn variables_reach_the_component() {
-    let app = spin(&[]);
+    let (_sim, app) = stack(&[]);
     let r = app.client().get("/readyz");
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["status"], "ready");
@@ -81,7 +85,7 @@ fn variables_reach_the_component() {
         ("rate_limits", "{\"SECRET\":1}"),
     ];
     for (name, value) in cases {
-        let app = spin(&[(name, Some(value))]);
+        let (_sim, app) = stack(&[(name, Some(value))]);
         let r = app.client().get("/readyz");
         assert_eq!(r.status, 500, "{name}: {}", r.body);
         let p = r.json();
@@ -102,7 +106,7 @@ fn variables_reach_the_component() {
 #[test]
 fn a_missing_required_variable_stops_spin_up() {
     for name in ["tenant_id", "client_id", "client_secret", "callers"] {
-        let err = Spin::start(options(&[(name, None)]))
+        let err = Spin::start(options("http://127.0.0.1:9", &[(name, None)]))
             .err()
             .unwrap_or_else(|| panic!("spin up started without {name}"));
         let text = format!("{err:#}");
@@ -117,7 +121,8 @@ fn state_survives_a_restart_on_the_same_state_dir() {
         .prefix("mfa-state-")
         .tempdir()
         .unwrap();
-    let mut opts = options(&[]);
+    let sim = Sim::start(&demo_fixture());
+    let mut opts = options(&sim.url(), &[]);
     opts.state_dir = Some(dir.path().to_path_buf());
 
     let mut first = Spin::start(opts.clone()).unwrap();
@@ -128,13 +133,77 @@ fn state_survives_a_restart_on_the_same_state_dir() {
     let second = Spin::start(opts).unwrap();
     assert_ne!(second.pid(), pid);
     let b = second.client().get("/readyz").json();
+    // The cached token survived too: one token request for both runs.
+    assert_eq!(a["graph"]["cached"], false);
+    assert_eq!(b["graph"]["cached"], true);
+    let token_requests = sim
+        .requests()
+        .iter()
+        .filter(|r| r["kind"] == "token")
+        .count();
+    assert_eq!(token_requests, 1);
     assert_eq!(a["installation"]["id"].as_str().map(str::len), Some(32));
     assert_eq!(a["installation"], b["installation"], "key-value store lost");
     assert_eq!(a["schema"], b["schema"], "SQLite database lost");
     assert!(dir.path().join("logs").is_dir());
 
     // A fresh state directory is a fresh installation.
-    let other = crate::spin(&[]);
+    let (_sim2, other) = stack(&[]);
     let c = other.client().get("/readyz").json();
     assert_ne!(c["installation"]["id"], a["installation"]["id"]);
+}
+
+#[test]
+fn readyz_gets_a_token_through_spin_outbound_http_once() {
+    let (sim, app) = stack(&[]);
+    let c = app.client();
+    let first = c.get("/readyz");
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        first.json()["graph"],
+        serde_json::json!({ "token": "ok", "cached": false })
+    );
+    for _ in 0..5 {
+        assert_eq!(c.get("/readyz").json()["graph"]["cached"], true);
+    }
+    let log = sim.requests();
+    let tokens: Vec<_> = log.iter().filter(|r| r["kind"] == "token").collect();
+    assert_eq!(
+        tokens.len(),
+        1,
+        "one token request per token lifetime: {log:?}"
+    );
+    let t = tokens[0];
+    assert_eq!(t["method"], "POST");
+    assert_eq!(
+        t["path"],
+        format!("/{}/oauth2/v2.0/token", demo_app().tenant_id)
+    );
+    assert_eq!(t["status"], 200);
+}
+
+#[test]
+fn readyz_reports_refused_credentials_without_the_secret() {
+    let (sim, app) = stack(&[("client_secret", Some("wrong-SECRET-value"))]);
+    let r = app.client().get("/readyz");
+    assert_eq!(r.status, 502, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["code"], "graph_auth_failed");
+    assert_eq!(p["graphErrorCode"], "AADSTS7000215");
+    assert!(!r.body.contains("wrong-SECRET-value"));
+    assert!(!app.logs().contains("wrong-SECRET-value"));
+    let log = serde_json::to_string(&sim.requests()).unwrap();
+    assert!(
+        !log.contains("wrong-SECRET-value"),
+        "the simulator redacts it too"
+    );
+    // Not cached: the next probe asks again.
+    assert_eq!(app.client().get("/readyz").status, 502);
+    assert_eq!(
+        sim.requests()
+            .iter()
+            .filter(|r| r["kind"] == "token")
+            .count(),
+        2
+    );
 }

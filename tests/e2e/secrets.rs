@@ -1,12 +1,12 @@
 //! No secret of the configuration reaches a response or a log line.
 
-use mfa_tests::demo;
+use mfa_tests::{demo, demo_app};
 
-use crate::spin;
+use crate::stack;
 
 #[test]
 fn configuration_secrets_never_reach_logs_or_bodies() {
-    let app = spin(&[]);
+    let (_sim, app) = stack(&[]);
     let c = app.client();
     let mut bodies = String::new();
     for path in ["/healthz", "/readyz", "/nope", "/v1/tap"] {
@@ -27,7 +27,7 @@ fn configuration_secrets_never_reach_logs_or_bodies() {
         "component log captured: {logs}"
     );
     for secret in [
-        demo::CLIENT_SECRET,
+        demo_app().client_secret.as_str(),
         demo::HELPDESK_KEY,
         demo::ADMIN_KEY,
         demo::READER_KEY,

@@ -52,11 +52,30 @@ impl Stack {
     }
 }
 
-/// Credentials of the demo tenant (src/sim/fixtures/demo.json).
+/// The demo tenant's app registration, read from the fixture itself so the
+/// two never drift.
+pub struct AppRegistration {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+pub fn demo_app() -> &'static AppRegistration {
+    static APP: std::sync::OnceLock<AppRegistration> = std::sync::OnceLock::new();
+    APP.get_or_init(|| {
+        let text = std::fs::read_to_string(demo_fixture()).expect("demo fixture");
+        let f: serde_json::Value = serde_json::from_str(&text).expect("demo fixture is JSON");
+        let s = |v: &serde_json::Value| v.as_str().expect("fixture string").to_string();
+        AppRegistration {
+            tenant_id: s(&f["tenant"]["id"]),
+            client_id: s(&f["apps"][0]["clientId"]),
+            client_secret: s(&f["apps"][0]["clientSecret"]),
+        }
+    })
+}
+
+/// Demo callers' credentials (the same as `scripts/run-local` prints).
 pub mod demo {
-    pub const TENANT_ID: &str = "7d3e9f4a-2b1c-4e8d-9a6f-5c0b1e2d3f4a";
-    pub const CLIENT_ID: &str = "3f8a2c1e-9b4d-4f6a-8e2c-1d7b9a3e5f60";
-    pub const CLIENT_SECRET: &str = "demo-client-secret-~Q8r.XyZ123";
     /// Plain demo API keys; only their SHA-256 digests are configured.
     pub const HELPDESK_KEY: &str = "mfa_demo_helpdesk_5e1c0a9b7d3f4e2a";
     pub const ADMIN_KEY: &str = "mfa_demo_admin_8c2d4e6f0a1b3c5d";
@@ -83,9 +102,9 @@ pub fn demo_variables(sim_url: &str) -> Vec<(String, String)> {
           "scopes": ["tap", "reset", "phone"] },
     ]);
     [
-        ("tenant_id", demo::TENANT_ID.to_string()),
-        ("client_id", demo::CLIENT_ID.to_string()),
-        ("client_secret", demo::CLIENT_SECRET.to_string()),
+        ("tenant_id", demo_app().tenant_id.clone()),
+        ("client_id", demo_app().client_id.clone()),
+        ("client_secret", demo_app().client_secret.clone()),
         ("graph_endpoint", sim_url.to_string()),
         ("login_endpoint", sim_url.to_string()),
         ("callers", callers.to_string()),

@@ -15,6 +15,7 @@
 
 pub mod api;
 pub mod config;
+pub mod graph;
 pub mod ops;
 pub mod ports;
 pub mod service;

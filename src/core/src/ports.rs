@@ -2,7 +2,9 @@
 //! implement them in memory. Core code reaches the outside world only here.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, SystemTime};
 
 /// A host call failed (store unavailable, permission missing in the manifest).
 /// Carries the host's message, which never contains stored values.
@@ -59,6 +61,37 @@ pub trait Database {
 /// Wall-clock time; a port so tests can pin it.
 pub trait Clock {
     fn now(&self) -> SystemTime;
+    /// Waits (Graph's `Retry-After`). A component serves one request, so
+    /// blocking its instance is the honest way to wait.
+    fn sleep(&self, duration: Duration);
+}
+
+/// An outbound HTTP request: method, absolute URL, headers, body.
+pub type OutboundRequest = http::Request<Vec<u8>>;
+pub type OutboundResponse = http::Response<Vec<u8>>;
+
+/// Why an outbound request got no HTTP answer at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TransportError {
+    /// The host is not in `allowed_outbound_hosts`.
+    #[error("outbound request to this host is not allowed by the manifest")]
+    Denied,
+    #[error("connection failed: {0}")]
+    Connection(String),
+    #[error("timed out")]
+    Timeout,
+}
+
+/// A boxed future, so `Transport` stays object-safe without `Send` (wasm is
+/// single-threaded).
+pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
+
+/// Outbound HTTP (Spin's `wasi:http/outgoing-handler`).
+pub trait Transport {
+    fn send(
+        &self,
+        request: OutboundRequest,
+    ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>>;
 }
 
 /// Cryptographically secure random bytes.
@@ -73,4 +106,5 @@ pub struct Host<'a> {
     pub db: &'a dyn Database,
     pub clock: &'a dyn Clock,
     pub entropy: &'a dyn Entropy,
+    pub transport: &'a dyn Transport,
 }

@@ -133,7 +133,7 @@ async fn dispatch(
     }
     match route.op {
         Op::Healthz => Ok(ops::meta::healthz()),
-        Op::Readyz => ops::meta::readyz(host),
+        Op::Readyz => ops::meta::readyz(host).await,
     }
 }
 
@@ -163,19 +163,7 @@ mod tests {
     }
 
     fn configured() -> World {
-        let mut w = World::default();
-        for (k, v) in [
-            ("tenant_id", "contoso.onmicrosoft.com"),
-            ("client_id", "9b1d3c5e-0000-4000-8000-000000000002"),
-            ("client_secret", "s3cr3t"),
-            (
-                "callers",
-                r#"[{"id":"a","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["tap"]}]"#,
-            ),
-        ] {
-            w.vars.insert(k.into(), v.into());
-        }
-        w
+        World::configured()
     }
 
     #[test]
@@ -225,6 +213,10 @@ mod tests {
     #[test]
     fn readyz_creates_state_once_and_then_reads_it_back() {
         let w = configured();
+        w.transport.push(
+            200,
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"t"}"#,
+        );
         let first = get(&w, Method::GET, "/readyz");
         assert_eq!(
             first.response.status(),
@@ -238,5 +230,8 @@ mod tests {
         assert_eq!(a["installation"], b["installation"]);
         assert_eq!(a["schema"]["version"], 1);
         assert_eq!(a["schema"], b["schema"]);
+        assert_eq!(a["graph"]["cached"], false);
+        assert_eq!(b["graph"]["cached"], true);
+        assert_eq!(w.transport.sent().len(), 1);
     }
 }

@@ -5,7 +5,10 @@ use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
-use crate::ports::{Clock, Database, Entropy, Host, HostError, KeyValue, SqlValue};
+use crate::ports::{
+    Clock, Database, Entropy, Host, HostError, KeyValue, LocalFuture, OutboundRequest,
+    OutboundResponse, SqlValue, Transport, TransportError,
+};
 
 #[derive(Default)]
 pub struct MemoryKv(pub RefCell<HashMap<String, Vec<u8>>>);
@@ -101,9 +104,53 @@ impl Default for FixedClock {
     }
 }
 
+impl FixedClock {
+    pub fn advance(&self, by: Duration) {
+        self.0.set(self.0.get() + by);
+    }
+}
+
 impl Clock for FixedClock {
     fn now(&self) -> SystemTime {
         self.0.get()
+    }
+    /// Sleeping moves the pinned clock: tests never wait.
+    fn sleep(&self, duration: Duration) {
+        self.advance(duration);
+    }
+}
+
+/// Answers outbound requests from a queue of recorded Graph answers and keeps
+/// what was sent, so a test asserts the exact request.
+#[derive(Default)]
+pub struct ScriptedTransport {
+    answers: RefCell<std::collections::VecDeque<Result<OutboundResponse, TransportError>>>,
+    sent: RefCell<Vec<OutboundRequest>>,
+}
+
+impl ScriptedTransport {
+    pub fn push(&self, status: u16, body: &str) {
+        let mut res = OutboundResponse::new(body.as_bytes().to_vec());
+        *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        self.answers.borrow_mut().push_back(Ok(res));
+    }
+
+    pub fn sent(&self) -> Vec<OutboundRequest> {
+        self.sent.borrow().clone()
+    }
+}
+
+impl Transport for ScriptedTransport {
+    fn send(
+        &self,
+        request: OutboundRequest,
+    ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>> {
+        let uri = request.uri().to_string();
+        self.sent.borrow_mut().push(request);
+        let next = self.answers.borrow_mut().pop_front();
+        Box::pin(
+            async move { next.unwrap_or_else(|| panic!("unexpected outbound request to {uri}")) },
+        )
     }
 }
 
@@ -129,9 +176,27 @@ pub struct World {
     pub db: MemoryDb,
     pub clock: FixedClock,
     pub entropy: CountingEntropy,
+    pub transport: ScriptedTransport,
 }
 
 impl World {
+    /// The required variables set to valid values.
+    pub fn configured() -> World {
+        let mut w = World::default();
+        for (k, v) in [
+            ("tenant_id", "contoso.onmicrosoft.com"),
+            ("client_id", "9b1d3c5e-0000-4000-8000-000000000002"),
+            ("client_secret", "s3cr3t &=+%"),
+            (
+                "callers",
+                r#"[{"id":"a","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["tap"]}]"#,
+            ),
+        ] {
+            w.vars.insert(k.into(), v.into());
+        }
+        w
+    }
+
     pub fn host(&self) -> Host<'_> {
         Host {
             variables: &self.vars,
@@ -139,6 +204,7 @@ impl World {
             db: &self.db,
             clock: &self.clock,
             entropy: &self.entropy,
+            transport: &self.transport,
         }
     }
 }

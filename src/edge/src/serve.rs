@@ -6,7 +6,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 use mfa_core::ports::Host;
 use mfa_core::service::{self, Body, Component, MAX_BODY_BYTES};
 
-use crate::spin_ports::{SpinClock, SpinDb, SpinEntropy, SpinKv, SpinVariables};
+use crate::spin_ports::{SpinClock, SpinDb, SpinEntropy, SpinKv, SpinTransport, SpinVariables};
 
 /// Serves one request for `component`.
 pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutparam) {
@@ -33,19 +33,14 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
             .expect("static request"),
     };
 
-    let (vars, kv, db, clock, entropy) = (
-        SpinVariables,
-        SpinKv::default(),
-        SpinDb::default(),
-        SpinClock,
-        SpinEntropy,
-    );
+    let (kv, db) = (SpinKv::default(), SpinDb::default());
     let host = Host {
-        variables: &vars,
+        variables: &SpinVariables,
         kv: &kv,
         db: &db,
-        clock: &clock,
-        entropy: &entropy,
+        clock: &SpinClock,
+        entropy: &SpinEntropy,
+        transport: &SpinTransport,
     };
     let outcome = service::handle(component, request, &host).await;
     let status = outcome.response.status().as_u16();

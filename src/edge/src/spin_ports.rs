@@ -1,12 +1,15 @@
 //! mfa-core's ports over Spin's host interfaces.
 
 use std::cell::OnceCell;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use spin_sdk::sqlite::{Connection, Value};
 use spin_sdk::wit::wasi::keyvalue::{atomics, store};
 
-use mfa_core::ports::{Clock, Database, Entropy, HostError, KeyValue, SqlValue, Variables};
+use mfa_core::ports::{
+    Clock, Database, Entropy, HostError, KeyValue, LocalFuture, OutboundRequest, OutboundResponse,
+    SqlValue, Transport, TransportError, Variables,
+};
 
 /// Spin application variables (`SPIN_VARIABLE_*` or the manifest default).
 pub struct SpinVariables;
@@ -130,6 +133,9 @@ impl Clock for SpinClock {
     fn now(&self) -> SystemTime {
         SystemTime::now()
     }
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
 }
 
 pub struct SpinEntropy;
@@ -139,5 +145,30 @@ impl Entropy for SpinEntropy {
         // wasi:random is always present in a Spin component; failure would
         // mean no randomness at all, and nothing may proceed without it.
         getrandom::fill(buf).expect("wasi:random unavailable");
+    }
+}
+
+/// Outbound HTTP through Spin; the host enforces `allowed_outbound_hosts`.
+pub struct SpinTransport;
+
+impl Transport for SpinTransport {
+    fn send(
+        &self,
+        request: OutboundRequest,
+    ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>> {
+        Box::pin(async move {
+            spin_sdk::http::send::<_, OutboundResponse>(request)
+                .await
+                .map_err(|e| match e {
+                    spin_sdk::http::SendError::Http(code) => match code {
+                        spin_sdk::http::ErrorCode::HttpRequestDenied => TransportError::Denied,
+                        spin_sdk::http::ErrorCode::ConnectionTimeout
+                        | spin_sdk::http::ErrorCode::ConnectionReadTimeout
+                        | spin_sdk::http::ErrorCode::HttpResponseTimeout => TransportError::Timeout,
+                        other => TransportError::Connection(format!("{other:?}")),
+                    },
+                    other => TransportError::Connection(other.to_string()),
+                })
+        })
     }
 }

@@ -70,6 +70,7 @@ error_codes! {
     GraphThrottled => ("graph_throttled", SERVICE_UNAVAILABLE, "Microsoft Graph is throttling this app"),
     GraphError => ("graph_error", BAD_GATEWAY, "Microsoft Graph refused or failed the request"),
     GraphUnavailable => ("graph_unavailable", BAD_GATEWAY, "Microsoft Graph could not be reached"),
+    GraphAuthFailed => ("graph_auth_failed", BAD_GATEWAY, "The tenant refused this app's credentials"),
     Misconfigured => ("misconfigured", INTERNAL_SERVER_ERROR, "The deployment is misconfigured"),
     StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, "The service's state store is unavailable"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal error"),

@@ -1,0 +1,7 @@
+//! Microsoft Graph over the `Transport` port: the app token, and (later) the
+//! client every operation talks to Graph through.
+
+pub mod error;
+pub mod token;
+
+pub use error::GraphError;

@@ -1,0 +1,293 @@
+//! The app-only access token (client credentials, FACTS §1), cached in the
+//! key-value store until shortly before it expires, so a deployment asks the
+//! login endpoint once per token lifetime rather than once per request.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{ACCEPT, CONTENT_TYPE};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::GraphError;
+use crate::config::Config;
+use crate::ports::Host;
+use crate::types::Secret;
+
+/// Refresh this long before expiry (or a quarter of a short lifetime), so a
+/// request never starts with a token that dies mid-way.
+const REFRESH_MARGIN_SECS: u64 = 300;
+
+#[derive(Debug)]
+pub struct AppToken {
+    pub access_token: Secret<String>,
+    /// Unix seconds.
+    pub expires_at: u64,
+    /// Served from the key-value cache rather than the login endpoint.
+    pub cached: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CachedToken {
+    access_token: String,
+    expires_at: u64,
+    refresh_at: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    expires_in: u64,
+    token_type: String,
+}
+
+#[derive(Deserialize)]
+struct TokenErrorResponse {
+    error: String,
+    #[serde(default)]
+    error_codes: Vec<u32>,
+    #[serde(default)]
+    error_description: String,
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The cache key names the credential's audience, not the secret: a token is
+/// for one tenant, one app and one cloud (FACTS §1 "National clouds").
+fn cache_key(config: &Config) -> String {
+    let id = Sha256::digest(
+        format!(
+            "{}|{}|{}|{}",
+            config.login_endpoint.base(),
+            config.tenant_id,
+            config.client_id,
+            config.graph_endpoint.base()
+        )
+        .as_bytes(),
+    );
+    format!("graph/token/{}", &hex::encode(id)[..24])
+}
+
+/// The token endpoint's URL and form body (FACTS §1).
+fn token_request(config: &Config) -> crate::ports::OutboundRequest {
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        config.login_endpoint.base(),
+        config.tenant_id
+    );
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", &config.client_id)
+        .append_pair("client_secret", config.client_secret.expose())
+        .append_pair(
+            "scope",
+            &format!("{}/.default", config.graph_endpoint.base()),
+        )
+        .append_pair("grant_type", "client_credentials")
+        .finish();
+    http::Request::builder()
+        .method("POST")
+        .uri(url)
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .header(ACCEPT, "application/json")
+        .body(body.into_bytes())
+        .expect("static token request")
+}
+
+/// A cached token if one is still fresh, else a new one (then cached).
+pub async fn app_token(config: &Config, host: &Host<'_>) -> Result<AppToken, GraphError> {
+    let now = unix(host.clock.now());
+    let key = cache_key(config);
+    if let Some(bytes) = host.kv.get(&key)? {
+        if let Ok(c) = serde_json::from_slice::<CachedToken>(&bytes) {
+            if now < c.refresh_at {
+                return Ok(AppToken {
+                    access_token: Secret::new(c.access_token),
+                    expires_at: c.expires_at,
+                    cached: true,
+                });
+            }
+        }
+    }
+
+    let res = host.transport.send(token_request(config)).await?;
+    let status = res.status().as_u16();
+    if status != 200 {
+        return Err(
+            match serde_json::from_slice::<TokenErrorResponse>(res.body()) {
+                Ok(e) => GraphError::TokenRefused {
+                    status,
+                    error: sanitize_oauth_code(&e.error),
+                    aadsts: e
+                        .error_codes
+                        .first()
+                        .copied()
+                        .or_else(|| aadsts_from_description(&e.error_description))
+                        .unwrap_or(0),
+                },
+                Err(_) => GraphError::TokenMalformed { status },
+            },
+        );
+    }
+    let t: TokenResponse =
+        serde_json::from_slice(res.body()).map_err(|_| GraphError::TokenMalformed { status })?;
+    if !t.token_type.eq_ignore_ascii_case("bearer") || t.access_token.is_empty() {
+        return Err(GraphError::TokenMalformed { status });
+    }
+    let margin = REFRESH_MARGIN_SECS.min(t.expires_in / 4);
+    let cached = CachedToken {
+        access_token: t.access_token,
+        expires_at: now + t.expires_in,
+        refresh_at: now + t.expires_in - margin,
+    };
+    // A failed cache write costs one extra token request later, not this one.
+    if let Ok(bytes) = serde_json::to_vec(&cached) {
+        let _ = host.kv.set(&key, &bytes);
+    }
+    Ok(AppToken {
+        access_token: Secret::new(cached.access_token),
+        expires_at: cached.expires_at,
+        cached: false,
+    })
+}
+
+/// OAuth `error` values are snake_case words; anything else is dropped.
+fn sanitize_oauth_code(s: &str) -> String {
+    let ok =
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+    if ok {
+        s.to_string()
+    } else {
+        "unknown_error".into()
+    }
+}
+
+/// `AADSTS7000215: Invalid client secret…` -> 7000215.
+fn aadsts_from_description(d: &str) -> Option<u32> {
+    let digits: String = d
+        .strip_prefix("AADSTS")?
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::World;
+    use futures::executor::block_on;
+    use std::time::Duration;
+
+    fn world() -> World {
+        let mut w = World::configured();
+        w.vars
+            .insert("login_endpoint".into(), "https://login.example".into());
+        w.vars
+            .insert("graph_endpoint".into(), "https://graph.example".into());
+        w
+    }
+
+    #[test]
+    fn fetches_once_then_serves_from_cache_until_the_margin() {
+        let w = world();
+        let config = Config::load(&w.vars).unwrap();
+        w.transport.push(
+            200,
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}"#,
+        );
+        let t = block_on(app_token(&config, &w.host())).unwrap();
+        assert_eq!(t.access_token.expose(), "tok-1");
+        assert!(!t.cached);
+
+        let sent = w.transport.sent();
+        assert_eq!(sent.len(), 1);
+        let req = &sent[0];
+        assert_eq!(req.method(), "POST");
+        assert_eq!(
+            req.uri().to_string(),
+            "https://login.example/contoso.onmicrosoft.com/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            req.headers()[CONTENT_TYPE],
+            "application/x-www-form-urlencoded"
+        );
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(req.body())
+            .into_owned()
+            .collect();
+        assert_eq!(
+            form,
+            [
+                (
+                    "client_id".into(),
+                    "9b1d3c5e-0000-4000-8000-000000000002".into()
+                ),
+                ("client_secret".into(), "s3cr3t &=+%".into()),
+                ("scope".into(), "https://graph.example/.default".into()),
+                ("grant_type".into(), "client_credentials".into()),
+            ]
+        );
+
+        // Within the lifetime minus margin: no new request.
+        w.clock.advance(Duration::from_secs(3599 - 300 - 1));
+        let t = block_on(app_token(&config, &w.host())).unwrap();
+        assert!(t.cached);
+        assert_eq!(w.transport.sent().len(), 1);
+
+        // Past the refresh point: a new token.
+        w.clock.advance(Duration::from_secs(2));
+        w.transport.push(
+            200,
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-2"}"#,
+        );
+        let t = block_on(app_token(&config, &w.host())).unwrap();
+        assert_eq!(t.access_token.expose(), "tok-2");
+        assert_eq!(w.transport.sent().len(), 2);
+    }
+
+    #[test]
+    fn refusals_keep_the_aadsts_code_and_drop_the_description() {
+        let w = world();
+        let config = Config::load(&w.vars).unwrap();
+        w.transport.push(
+            401,
+            r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. s3cr3t","error_codes":[7000215]}"#,
+        );
+        let err = block_on(app_token(&config, &w.host())).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::TokenRefused {
+                status: 401,
+                error: "invalid_client".into(),
+                aadsts: 7000215
+            }
+        );
+        let body = err.to_problem().body().to_string();
+        assert!(body.contains("AADSTS7000215") && body.contains("graph_auth_failed"));
+        assert!(!body.contains("s3cr3t"));
+        assert!(w.kv.0.borrow().is_empty(), "a refusal is not cached");
+
+        w.transport.push(
+            400,
+            r#"{"error":"<script>","error_description":"AADSTS90002: Tenant not found"}"#,
+        );
+        let err = block_on(app_token(&config, &w.host())).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::TokenRefused {
+                status: 400,
+                error: "unknown_error".into(),
+                aadsts: 90002
+            }
+        );
+
+        w.transport.push(502, "<html>bad gateway</html>");
+        assert_eq!(
+            block_on(app_token(&config, &w.host())).unwrap_err(),
+            GraphError::TokenMalformed { status: 502 }
+        );
+    }
+}
