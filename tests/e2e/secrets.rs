@@ -16,7 +16,7 @@ fn configuration_secrets_never_reach_logs_or_bodies() {
         &c.send(
             "GET",
             "/readyz",
-            &[("authorization", &format!("Bearer {}", demo::ADMIN_KEY))],
+            &[("authorization", &format!("Bearer {}", demo::admin_key()))],
             None,
         )
         .body,
@@ -28,11 +28,11 @@ fn configuration_secrets_never_reach_logs_or_bodies() {
     );
     for secret in [
         demo_app().client_secret.as_str(),
-        demo::HELPDESK_KEY,
-        demo::ADMIN_KEY,
-        demo::READER_KEY,
-        demo::WEBHOOK_SECRET,
-        &demo::WEBHOOK_SECRET["whsec_".len()..],
+        demo::helpdesk_key(),
+        demo::admin_key(),
+        demo::reader_key(),
+        demo::webhook_secret(),
+        &demo::webhook_secret()["whsec_".len()..],
     ] {
         assert!(!logs.contains(secret), "secret in logs");
         assert!(!bodies.contains(secret), "secret in a body");

@@ -74,13 +74,47 @@ pub fn demo_app() -> &'static AppRegistration {
     })
 }
 
-/// Demo callers' credentials (the same as `scripts/run-local` prints).
+/// Demo callers' credentials, read from `scripts/demo.env` (the file
+/// `scripts/run-local` sources), so the printed curl calls and the tests agree.
 pub mod demo {
-    /// Plain demo API keys; only their SHA-256 digests are configured.
-    pub const HELPDESK_KEY: &str = "mfa_demo_helpdesk_5e1c0a9b7d3f4e2a";
-    pub const ADMIN_KEY: &str = "mfa_demo_admin_8c2d4e6f0a1b3c5d";
-    pub const READER_KEY: &str = "mfa_demo_reader_1a2b3c4d5e6f7a8b";
-    pub const WEBHOOK_SECRET: &str = "whsec_ZGVtby13ZWJob29rLXNlY3JldC1mb3ItbWZhLXJlY292ZXJ5";
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+
+    fn env() -> &'static HashMap<String, String> {
+        static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+        ENV.get_or_init(|| {
+            let text = std::fs::read_to_string(super::root().join("scripts/demo.env"))
+                .expect("scripts/demo.env");
+            text.lines()
+                .filter(|l| !l.trim_start().starts_with('#'))
+                .filter_map(|l| l.split_once('='))
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .collect()
+        })
+    }
+
+    fn get(name: &str) -> &'static str {
+        env()
+            .get(name)
+            .unwrap_or_else(|| panic!("{name} in scripts/demo.env"))
+    }
+
+    /// Scopes tap, reset, phone, failures:read, diagnose.
+    pub fn helpdesk_key() -> &'static str {
+        get("DEMO_HELPDESK_KEY")
+    }
+    /// Every scope, including privileged and audit:read.
+    pub fn admin_key() -> &'static str {
+        get("DEMO_ADMIN_KEY")
+    }
+    /// failures:read and audit:read only.
+    pub fn reader_key() -> &'static str {
+        get("DEMO_READER_KEY")
+    }
+    /// Caller `servicenow` (tap, reset, phone) signs webhooks with this.
+    pub fn webhook_secret() -> &'static str {
+        get("DEMO_WEBHOOK_SECRET")
+    }
 }
 
 /// SHA-256 of a key, hex: what `callers` holds instead of the key.
@@ -92,13 +126,13 @@ pub fn sha256_hex(input: &str) -> String {
 /// The configuration `scripts/run-local` uses, pointed at `sim_url`.
 pub fn demo_variables(sim_url: &str) -> Vec<(String, String)> {
     let callers = serde_json::json!([
-        { "id": "helpdesk", "keySha256": sha256_hex(demo::HELPDESK_KEY),
+        { "id": "helpdesk", "keySha256": sha256_hex(demo::helpdesk_key()),
           "scopes": ["tap", "reset", "phone", "failures:read", "diagnose"] },
-        { "id": "admin", "keySha256": sha256_hex(demo::ADMIN_KEY),
+        { "id": "admin", "keySha256": sha256_hex(demo::admin_key()),
           "scopes": ["tap", "reset", "phone", "failures:read", "diagnose", "audit:read", "privileged"] },
-        { "id": "reader", "keySha256": sha256_hex(demo::READER_KEY),
+        { "id": "reader", "keySha256": sha256_hex(demo::reader_key()),
           "scopes": ["failures:read", "audit:read"] },
-        { "id": "servicenow", "webhookSecret": demo::WEBHOOK_SECRET,
+        { "id": "servicenow", "webhookSecret": demo::webhook_secret(),
           "scopes": ["tap", "reset", "phone"] },
     ]);
     [

@@ -52,6 +52,7 @@ pub struct SpinOptions {
 
 pub struct Spin {
     child: Child,
+    ready_after: Duration,
     client: Client,
     state_dir: PathBuf,
     _fresh: Option<tempfile::TempDir>,
@@ -81,9 +82,10 @@ impl Spin {
         // A port picked free can be taken before Spin binds it: retry.
         for _ in 0..3 {
             match Spin::spawn(&opts, &state_dir) {
-                Ok((child, client)) => {
+                Ok((child, client, ready_after)) => {
                     return Ok(Spin {
                         child,
+                        ready_after,
                         client,
                         state_dir,
                         _fresh: fresh,
@@ -96,7 +98,7 @@ impl Spin {
         Err(last_err.expect("at least one attempt"))
     }
 
-    fn spawn(opts: &SpinOptions, state_dir: &Path) -> Result<(Child, Client)> {
+    fn spawn(opts: &SpinOptions, state_dir: &Path) -> Result<(Child, Client, Duration)> {
         let port = free_port();
         let out = std::fs::File::create(state_dir.join("spin-up.stdout"))?;
         let err = std::fs::File::create(state_dir.join("spin-up.stderr"))?;
@@ -119,6 +121,7 @@ impl Spin {
         for (k, v) in &opts.variables {
             cmd.env(format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v);
         }
+        let started = Instant::now();
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(out)
@@ -135,13 +138,13 @@ impl Spin {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && client.get("/healthz").status == 200
             {
-                return Ok((child, client));
+                return Ok((child, client, started.elapsed()));
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
                 bail!("spin up did not answer /healthz within 60 s");
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -151,6 +154,11 @@ impl Spin {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// From process start to the first `200` on `/healthz` (cold start).
+    pub fn ready_after(&self) -> Duration {
+        self.ready_after
     }
 
     pub fn state_dir(&self) -> &Path {
