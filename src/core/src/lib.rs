@@ -14,6 +14,8 @@
 //! - [`service`]: the operation table and the single entry point.
 
 pub mod api;
+pub mod audit;
+pub mod auth;
 pub mod config;
 pub mod graph;
 pub mod ops;
