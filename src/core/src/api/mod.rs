@@ -2,6 +2,8 @@
 //! request ids and JSON responses.
 
 pub mod codes;
+pub mod idempotency;
+pub mod input;
 pub mod problem;
 pub mod request_id;
 pub mod response;
