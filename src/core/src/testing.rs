@@ -135,6 +135,18 @@ impl ScriptedTransport {
         self.answers.borrow_mut().push_back(Ok(res));
     }
 
+    pub fn push_with(&self, status: u16, body: &str, headers: &[(&str, &str)]) {
+        let mut res = OutboundResponse::new(body.as_bytes().to_vec());
+        *res.status_mut() = http::StatusCode::from_u16(status).unwrap();
+        for (k, v) in headers {
+            res.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                http::HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        self.answers.borrow_mut().push_back(Ok(res));
+    }
+
     pub fn sent(&self) -> Vec<OutboundRequest> {
         self.sent.borrow().clone()
     }

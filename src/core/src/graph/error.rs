@@ -22,6 +22,23 @@ pub enum GraphError {
     Unreachable(#[from] TransportError),
     #[error("state store: {0}")]
     Store(#[from] HostError),
+    /// Graph answered an error status.
+    #[error("Graph answered HTTP {status} ({code:?})")]
+    Status {
+        status: u16,
+        code: Option<String>,
+        request_id: Option<String>,
+    },
+    /// Still throttled when the request's time budget ran out.
+    #[error("Graph is throttling; retry after {retry_after_secs} s")]
+    Throttled {
+        retry_after_secs: u64,
+        request_id: Option<String>,
+    },
+    #[error("Graph answered an unexpected {0}")]
+    Malformed(String),
+    #[error("a Graph URL could not be built")]
+    BadUrl,
 }
 
 impl GraphError {
@@ -42,6 +59,44 @@ impl GraphError {
                 Problem::new(ErrorCode::GraphUnavailable, self.to_string())
             }
             GraphError::Store(_) => Problem::new(ErrorCode::StorageUnavailable, self.to_string()),
+            GraphError::Status {
+                status,
+                code,
+                request_id,
+            } => {
+                let mut p = Problem::new(
+                    ErrorCode::GraphError,
+                    format!("Microsoft Graph answered HTTP {status}"),
+                )
+                .with("graphStatus", *status);
+                if let Some(c) = code {
+                    p = p.with("graphErrorCode", c.clone());
+                }
+                if let Some(r) = request_id {
+                    p = p.with("graphRequestId", r.clone());
+                }
+                p
+            }
+            GraphError::Throttled {
+                retry_after_secs,
+                request_id,
+            } => {
+                let mut p = Problem::new(
+                    ErrorCode::GraphThrottled,
+                    format!(
+                        "Microsoft Graph is throttling this app; retry after {retry_after_secs} s"
+                    ),
+                )
+                .with("graphErrorCode", "TooManyRequests")
+                .header(http::header::RETRY_AFTER, retry_after_secs.to_string());
+                if let Some(r) = request_id {
+                    p = p.with("graphRequestId", r.clone());
+                }
+                p
+            }
+            GraphError::Malformed(_) | GraphError::BadUrl => {
+                Problem::new(ErrorCode::GraphError, self.to_string())
+            }
         }
     }
 }

@@ -1,7 +1,9 @@
 //! Microsoft Graph over the `Transport` port: the app token, and (later) the
 //! client every operation talks to Graph through.
 
+pub mod client;
 pub mod error;
 pub mod token;
 
+pub use client::{BatchRequest, GraphClient, GraphResponse, Version};
 pub use error::GraphError;

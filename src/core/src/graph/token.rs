@@ -154,6 +154,11 @@ pub async fn app_token(config: &Config, host: &Host<'_>) -> Result<AppToken, Gra
     })
 }
 
+/// Drops the cached token (Graph refused it before its expiry).
+pub fn forget(config: &Config, host: &Host<'_>) {
+    let _ = host.kv.delete(&cache_key(config));
+}
+
 /// OAuth `error` values are snake_case words; anything else is dropped.
 fn sanitize_oauth_code(s: &str) -> String {
     let ok =

@@ -1,0 +1,546 @@
+//! The one way operations talk to Graph: the app token, `client-request-id`,
+//! throttling retries within the request's time budget, `$batch`, and
+//! Graph's error body reduced to its code and request id (never its
+//! message, which can quote input).
+
+use std::cell::{Cell, RefCell};
+use std::time::{Duration, SystemTime};
+
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::token;
+use super::GraphError;
+use crate::api::RequestId;
+use crate::config::Config;
+use crate::ports::Host;
+use crate::types::Secret;
+
+/// API.md: throttling is retried within the request's budget (default 20 s).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(20);
+/// With no `Retry-After`, back off 1, 2, 4 … seconds (FACTS §10).
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// Graph's `$batch` limit (FACTS §9).
+pub const MAX_BATCH: usize = 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Version {
+    V1,
+    Beta,
+}
+
+impl Version {
+    fn segment(self) -> &'static str {
+        match self {
+            Version::V1 => "v1.0",
+            Version::Beta => "beta",
+        }
+    }
+}
+
+/// A Graph answer the caller decides about (success or a Graph error).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraphResponse {
+    pub status: u16,
+    pub body: Value,
+    /// Graph's `request-id` (header, or `innerError` for batch items).
+    pub request_id: Option<String>,
+}
+
+impl GraphResponse {
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// `error.code` of a Graph error body.
+    pub fn error_code(&self) -> Option<&str> {
+        self.body.pointer("/error/code").and_then(Value::as_str)
+    }
+
+    /// `error.message`, for matching documented refusals (FACTS §4); never
+    /// returned to callers.
+    pub fn error_message(&self) -> Option<&str> {
+        self.body.pointer("/error/message").and_then(Value::as_str)
+    }
+
+    /// Turns a non-2xx answer into an error carrying code and request id.
+    pub fn into_result(self) -> Result<GraphResponse, GraphError> {
+        if self.is_success() {
+            Ok(self)
+        } else {
+            Err(GraphError::Status {
+                status: self.status,
+                code: self.error_code().map(sanitize_code),
+                request_id: self.request_id.clone(),
+            })
+        }
+    }
+}
+
+/// Graph error codes are identifiers; anything else is not passed on.
+fn sanitize_code(code: &str) -> String {
+    let ok = !code.is_empty()
+        && code.len() <= 80
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    if ok {
+        code.to_string()
+    } else {
+        "unknown".into()
+    }
+}
+
+/// One request of a `$batch`, by its id.
+#[derive(Debug, Clone)]
+pub struct BatchRequest {
+    pub id: String,
+    pub method: &'static str,
+    /// Relative to the version: `/users/…`.
+    pub url: String,
+    pub body: Option<Value>,
+}
+
+impl BatchRequest {
+    pub fn get(id: &str, url: impl Into<String>) -> BatchRequest {
+        BatchRequest {
+            id: id.into(),
+            method: "GET",
+            url: url.into(),
+            body: None,
+        }
+    }
+}
+
+/// Counts of what reached Graph, for benchmarks and throttle reports.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    pub http_requests: u32,
+    pub retries: u32,
+}
+
+pub struct GraphClient<'a> {
+    host: &'a Host<'a>,
+    config: &'a Config,
+    request_id: &'a RequestId,
+    deadline: SystemTime,
+    token: RefCell<Option<Secret<String>>>,
+    traffic: Cell<Traffic>,
+}
+
+#[derive(Deserialize)]
+struct BatchEnvelope {
+    responses: Vec<BatchItem>,
+}
+
+#[derive(Deserialize)]
+struct BatchItem {
+    id: String,
+    status: u16,
+    #[serde(default)]
+    headers: serde_json::Map<String, Value>,
+    #[serde(default)]
+    body: Value,
+}
+
+impl<'a> GraphClient<'a> {
+    pub fn new(
+        host: &'a Host<'a>,
+        config: &'a Config,
+        request_id: &'a RequestId,
+        budget: Duration,
+    ) -> Self {
+        GraphClient {
+            host,
+            config,
+            request_id,
+            deadline: host.clock.now() + budget,
+            token: RefCell::new(None),
+            traffic: Cell::new(Traffic::default()),
+        }
+    }
+
+    pub fn traffic(&self) -> Traffic {
+        self.traffic.get()
+    }
+
+    async fn bearer(&self) -> Result<String, GraphError> {
+        if let Some(t) = self.token.borrow().as_ref() {
+            return Ok(format!("Bearer {}", t.expose()));
+        }
+        let t = token::app_token(self.config, self.host).await?;
+        let header = format!("Bearer {}", t.access_token.expose());
+        *self.token.borrow_mut() = Some(t.access_token);
+        Ok(header)
+    }
+
+    fn url(&self, version: Version, path: &str) -> String {
+        format!(
+            "{}/{}{}",
+            self.config.graph_endpoint.base(),
+            version.segment(),
+            path
+        )
+    }
+
+    /// Seconds to wait before a retry, if the budget allows one.
+    fn wait_for(&self, retry_after: Option<Duration>, attempt: u32) -> Option<Duration> {
+        let wait = retry_after.unwrap_or(FIRST_BACKOFF * 2u32.saturating_pow(attempt));
+        let now = self.host.clock.now();
+        (now + wait <= self.deadline).then_some(wait)
+    }
+
+    /// One HTTP exchange with Graph, no retries.
+    async fn exchange(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<(GraphResponse, Option<Duration>), GraphError> {
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri(url)
+            .header(AUTHORIZATION, self.bearer().await?)
+            .header(ACCEPT, "application/json")
+            .header("client-request-id", self.request_id.as_str());
+        let bytes = match body {
+            Some(v) => {
+                b = b.header(CONTENT_TYPE, "application/json");
+                serde_json::to_vec(v).unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
+        let req = b.body(bytes).map_err(|_| GraphError::BadUrl)?;
+        let mut t = self.traffic.get();
+        t.http_requests += 1;
+        self.traffic.set(t);
+        let res = self.host.transport.send(req).await?;
+        let status = res.status().as_u16();
+        let request_id = res
+            .headers()
+            .get("request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let retry_after =
+            parse_retry_after(res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()));
+        let body = if res.body().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(res.body()).unwrap_or(Value::Null)
+        };
+        Ok((
+            GraphResponse {
+                status,
+                body,
+                request_id,
+            },
+            retry_after,
+        ))
+    }
+
+    /// Sends one request, retrying throttling (429/503/504) while the budget
+    /// lasts and a token Graph no longer accepts once.
+    pub async fn send(
+        &self,
+        version: Version,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, GraphError> {
+        let url = self.url(version, path);
+        let mut attempt = 0;
+        let mut refreshed = false;
+        loop {
+            let (res, retry_after) = self.exchange(method, &url, body).await?;
+            if res.status == 401 && !refreshed {
+                // The cached token was revoked or the clocks disagree.
+                refreshed = true;
+                token::forget(self.config, self.host);
+                *self.token.borrow_mut() = None;
+                continue;
+            }
+            if matches!(res.status, 429 | 503 | 504) {
+                match self.wait_for(retry_after, attempt) {
+                    Some(wait) => {
+                        self.host.clock.sleep(wait);
+                        attempt += 1;
+                        let mut t = self.traffic.get();
+                        t.retries += 1;
+                        self.traffic.set(t);
+                        continue;
+                    }
+                    None => {
+                        return Err(GraphError::Throttled {
+                            retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(5),
+                            request_id: res.request_id,
+                        })
+                    }
+                }
+            }
+            return Ok(res);
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<GraphResponse, GraphError> {
+        self.send(Version::V1, "GET", path, None).await
+    }
+
+    /// Independent requests in one `$batch` round trip (FACTS §9); items
+    /// throttled inside the batch are retried together after the longest
+    /// `Retry-After`. Answers come back in the order asked.
+    pub async fn batch(&self, requests: &[BatchRequest]) -> Result<Vec<GraphResponse>, GraphError> {
+        assert!(requests.len() <= MAX_BATCH, "callers split batches");
+        let mut answers: Vec<Option<GraphResponse>> = vec![None; requests.len()];
+        let mut pending: Vec<usize> = (0..requests.len()).collect();
+        let mut attempt = 0;
+        while !pending.is_empty() {
+            let items: Vec<Value> = pending
+                .iter()
+                .map(|&i| {
+                    let r = &requests[i];
+                    let mut item = json!({ "id": r.id, "method": r.method, "url": r.url });
+                    if let Some(b) = &r.body {
+                        item["body"] = b.clone();
+                        item["headers"] = json!({ "Content-Type": "application/json" });
+                    }
+                    item
+                })
+                .collect();
+            let envelope = self
+                .send(
+                    Version::V1,
+                    "POST",
+                    "/$batch",
+                    Some(&json!({ "requests": items })),
+                )
+                .await?
+                .into_result()?;
+            let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
+                .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
+            let mut throttled = Vec::new();
+            let mut longest: Option<Duration> = None;
+            for item in parsed.responses {
+                let Some(&i) = pending
+                    .iter()
+                    .find(|&&i| requests[i].id.eq_ignore_ascii_case(&item.id))
+                else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    item.headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.as_str())
+                };
+                if matches!(item.status, 429 | 503 | 504) {
+                    let ra = parse_retry_after(header("retry-after"));
+                    longest = longest.max(ra);
+                    throttled.push(i);
+                }
+                let request_id = header("request-id").map(str::to_string).or_else(|| {
+                    item.body
+                        .pointer("/error/innerError/request-id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                answers[i] = Some(GraphResponse {
+                    status: item.status,
+                    body: item.body,
+                    request_id,
+                });
+            }
+            // An item Graph did not answer is asked again with the throttled.
+            let missing: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&i| answers[i].is_none())
+                .collect();
+            pending = throttled.into_iter().chain(missing).collect();
+            if pending.is_empty() {
+                break;
+            }
+            match self.wait_for(longest, attempt) {
+                Some(wait) => {
+                    self.host.clock.sleep(wait);
+                    attempt += 1;
+                    let mut t = self.traffic.get();
+                    t.retries += 1;
+                    self.traffic.set(t);
+                }
+                None => {
+                    return Err(GraphError::Throttled {
+                        retry_after_secs: longest.map(|d| d.as_secs().max(1)).unwrap_or(5),
+                        request_id: None,
+                    })
+                }
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every item answered"))
+            .collect())
+    }
+}
+
+/// `Retry-After` as seconds (Graph sends seconds; an HTTP date is rare and
+/// treated as absent).
+fn parse_retry_after(v: Option<&str>) -> Option<Duration> {
+    v?.trim()
+        .parse::<u64>()
+        .ok()
+        .map(|s| Duration::from_secs(s.min(3600)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ports::Clock;
+    use crate::testing::World;
+    use futures::executor::block_on;
+
+    const TOKEN: &str = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#;
+
+    fn setup() -> (World, Config, RequestId) {
+        let mut w = World::configured();
+        w.vars
+            .insert("graph_endpoint".into(), "https://graph.example".into());
+        let c = Config::load(&w.vars).unwrap();
+        (w, c, RequestId::parse("req-1").unwrap())
+    }
+
+    #[test]
+    fn sends_token_and_client_request_id_and_retries_after_429() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push_with(
+            429,
+            r#"{"error":{"code":"TooManyRequests"}}"#,
+            &[("retry-after", "3")],
+        );
+        w.transport
+            .push_with(200, r#"{"id":"u1"}"#, &[("request-id", "g-1")]);
+        let start = w.clock.now();
+        let r = block_on(g.get("/users/u1")).unwrap();
+        assert_eq!(r.body["id"], "u1");
+        assert_eq!(r.request_id.as_deref(), Some("g-1"));
+        assert_eq!(
+            w.clock.now().duration_since(start).unwrap(),
+            Duration::from_secs(3)
+        );
+        let sent = w.transport.sent();
+        assert_eq!(sent.len(), 3);
+        for s in &sent[1..] {
+            assert_eq!(s.uri().to_string(), "https://graph.example/v1.0/users/u1");
+            assert_eq!(s.headers()["authorization"], "Bearer tok");
+            assert_eq!(s.headers()["client-request-id"], "req-1");
+        }
+        assert_eq!(
+            g.traffic(),
+            Traffic {
+                http_requests: 2,
+                retries: 1
+            }
+        );
+    }
+
+    #[test]
+    fn gives_up_when_the_budget_would_be_exceeded() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, Duration::from_secs(5));
+        w.transport.push(200, TOKEN);
+        w.transport.push_with(429, "{}", &[("retry-after", "4")]);
+        w.transport
+            .push_with(503, "{}", &[("retry-after", "4"), ("request-id", "g-2")]);
+        let err = block_on(g.get("/x")).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::Throttled {
+                retry_after_secs: 4,
+                request_id: Some("g-2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn errors_keep_code_and_request_id_only() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push_with(
+            404,
+            r#"{"error":{"code":"Request_ResourceNotFound","message":"Resource 'x' does not exist"}}"#,
+            &[("request-id", "g-3")],
+        );
+        let err = block_on(g.get("/users/x"))
+            .unwrap()
+            .into_result()
+            .unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::Status {
+                status: 404,
+                code: Some("Request_ResourceNotFound".into()),
+                request_id: Some("g-3".into())
+            }
+        );
+    }
+
+    #[test]
+    fn a_rejected_token_is_refreshed_once() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport
+            .push(401, r#"{"error":{"code":"InvalidAuthenticationToken"}}"#);
+        w.transport.push(
+            200,
+            r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok2"}"#,
+        );
+        w.transport.push(200, "{}");
+        assert!(block_on(g.get("/users/u")).unwrap().is_success());
+        let sent = w.transport.sent();
+        assert_eq!(sent[3].headers()["authorization"], "Bearer tok2");
+    }
+
+    #[test]
+    fn batch_retries_only_throttled_items_after_the_longest_retry_after() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, r#"{"responses":[
+            {"id":"b","status":429,"headers":{"Retry-After":"7"},"body":{"error":{"code":"TooManyRequests"}}},
+            {"id":"a","status":200,"headers":{},"body":{"v":1}},
+            {"id":"c","status":429,"headers":{"Retry-After":"2"},"body":{}}]}"#);
+        w.transport.push(200, r#"{"responses":[
+            {"id":"c","status":200,"body":{"v":3}},{"id":"b","status":404,"body":{"error":{"code":"x"}}}]}"#);
+        let start = w.clock.now();
+        let out = block_on(g.batch(&[
+            BatchRequest::get("a", "/a"),
+            BatchRequest::get("b", "/b"),
+            BatchRequest::get("c", "/c"),
+        ]))
+        .unwrap();
+        assert_eq!(out[0].body["v"], 1);
+        assert_eq!(out[1].status, 404);
+        assert_eq!(out[2].body["v"], 3);
+        assert_eq!(
+            w.clock.now().duration_since(start).unwrap(),
+            Duration::from_secs(7)
+        );
+        let second: Value = serde_json::from_slice(w.transport.sent()[2].body()).unwrap();
+        let ids: Vec<&str> = second["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["b", "c"]);
+    }
+}
