@@ -248,11 +248,19 @@ impl<'a> GraphClient<'a> {
         path: &str,
         body: Option<&Value>,
     ) -> Result<GraphResponse, GraphError> {
-        let url = self.url(version, path);
+        self.send_url(method, &self.url(version, path), body).await
+    }
+
+    async fn send_url(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, GraphError> {
         let mut attempt = 0;
         let mut refreshed = false;
         loop {
-            let (res, retry_after) = self.exchange(method, &url, body).await?;
+            let (res, retry_after) = self.exchange(method, url, body).await?;
             if res.status == 401 && !refreshed {
                 // The cached token was revoked or the clocks disagree.
                 refreshed = true;
@@ -284,6 +292,44 @@ impl<'a> GraphClient<'a> {
 
     pub async fn get(&self, path: &str) -> Result<GraphResponse, GraphError> {
         self.send(Version::V1, "GET", path, None).await
+    }
+
+    /// Follows `@odata.nextLink` verbatim (FACTS §7, §43) until the last
+    /// page, and returns one body whose `value` holds every item. A link to
+    /// any other host is refused: the token must never leave Graph.
+    pub async fn collect_pages(&self, first: Value) -> Result<Value, GraphError> {
+        let mut body = first;
+        let mut items: Vec<Value> = body
+            .get_mut("value")
+            .and_then(Value::as_array_mut)
+            .map(std::mem::take)
+            .unwrap_or_default();
+        let mut next = body
+            .get("@odata.nextLink")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let prefix = format!("{}/", self.config.graph_endpoint.base());
+        let mut pages = 0;
+        while let Some(link) = next.take() {
+            pages += 1;
+            if !link.starts_with(&prefix) || pages > 100 {
+                return Err(GraphError::Malformed("@odata.nextLink".into()));
+            }
+            let page = self.send_url("GET", &link, None).await?.into_result()?;
+            if let Some(v) = page.body.get("value").and_then(Value::as_array) {
+                items.extend(v.iter().cloned());
+            }
+            next = page
+                .body
+                .get("@odata.nextLink")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+        }
+        if let Some(o) = body.as_object_mut() {
+            o.remove("@odata.nextLink");
+            o.insert("value".into(), Value::Array(items));
+        }
+        Ok(body)
     }
 
     /// Independent requests in one `$batch` round trip (FACTS §9); items

@@ -3,7 +3,10 @@
 
 pub mod client;
 pub mod error;
+pub mod privileged;
+pub mod tap;
 pub mod token;
+pub mod users;
 
 pub use client::{BatchRequest, GraphClient, GraphResponse, Version};
 pub use error::GraphError;
