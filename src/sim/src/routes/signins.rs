@@ -1,0 +1,200 @@
+//! Sign-in logs and registration details: licence, retention, reports throttle,
+//! `$filter`, paging (FACTS §7).
+
+use serde_json::{json, Value};
+
+use super::{collection, entity, Ctx, ListSpec, Reply};
+use crate::clock;
+use crate::errors::{GraphError, GraphResult};
+use crate::filter::{Kind, Spec};
+use crate::state::{Kind as MethodKind, State};
+
+static SIGNIN_FILTER: Spec = Spec {
+    clauses: &[
+        ("createdDateTime", &["ge", "le", "gt", "lt"], Kind::DateTime),
+        ("status/errorCode", &["eq", "ne"], Kind::Int),
+        ("userId", &["eq"], Kind::Str),
+        ("userPrincipalName", &["eq", "startswith"], Kind::Str),
+        ("appId", &["eq"], Kind::Str),
+        ("appDisplayName", &["eq", "startswith"], Kind::Str),
+    ],
+    allow_or: true,
+    allow_not: false,
+};
+
+static REGISTRATION_FILTER: Spec = Spec {
+    clauses: &[
+        ("id", &["eq"], Kind::Str),
+        ("userPrincipalName", &["eq", "startswith"], Kind::Str),
+        ("isMfaRegistered", &["eq"], Kind::Bool),
+        ("isMfaCapable", &["eq"], Kind::Bool),
+        ("isAdmin", &["eq"], Kind::Bool),
+        ("userType", &["eq"], Kind::Str),
+    ],
+    allow_or: true,
+    allow_not: false,
+};
+
+/// Identity and access reports: N requests per window per app on the sim clock (FACTS §7 [s39]).
+fn throttle(cx: &mut Ctx) -> GraphResult<()> {
+    let now = cx.st.now();
+    let cfg = cx.st.throttle;
+    let window = time::Duration::seconds(cfg.reports_window_seconds);
+    let hits = cx.st.report_hits.entry(cx.client_id.clone()).or_default();
+    while hits.front().is_some_and(|t| *t + window <= now) {
+        hits.pop_front();
+    }
+    if hits.len() >= cfg.reports_max_requests {
+        let oldest = *hits.front().expect("non-empty");
+        let wait = (oldest + window - now).as_seconds_f64().ceil().max(1.0) as u64;
+        return Err(GraphError::throttled(wait));
+    }
+    hits.push_back(now);
+    Ok(())
+}
+
+/// FACTS §7 [s38]: sign-in logs need P1/P2.
+fn licence(cx: &Ctx) -> GraphResult<()> {
+    if cx.st.tenant.premium {
+        Ok(())
+    } else {
+        Err(GraphError::new(
+            403,
+            "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+            "Neither tenant is B2C or tenant doesn't have premium license",
+        ))
+    }
+}
+
+fn retained(st: &State) -> Vec<Value> {
+    let cutoff = st.now() - time::Duration::days(st.tenant.sign_in_retention_days);
+    st.sign_ins
+        .iter()
+        .filter(|s| {
+            s["createdDateTime"]
+                .as_str()
+                .and_then(clock::parse)
+                .is_some_and(|t| t >= cutoff && t <= st.now())
+        })
+        .cloned()
+        .collect()
+}
+
+pub fn list_sign_ins(cx: &mut Ctx) -> GraphResult<Reply> {
+    throttle(cx)?;
+    licence(cx)?;
+    let items = retained(cx.st);
+    let mut spec = ListSpec::new("auditLogs/signIns".into());
+    spec.filter = Some(&SIGNIN_FILTER);
+    spec.page_default = 1000;
+    spec.page_max = 1000;
+    collection(cx, items, spec)
+}
+
+pub fn list(cx: &mut Ctx) -> GraphResult<Reply> {
+    list_sign_ins(cx)
+}
+
+pub fn get(cx: &mut Ctx) -> GraphResult<Reply> {
+    throttle(cx)?;
+    licence(cx)?;
+    let id = cx.params[0].clone();
+    let v = retained(cx.st)
+        .into_iter()
+        .find(|s| {
+            s["id"]
+                .as_str()
+                .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+        })
+        .ok_or_else(|| GraphError::resource_not_found(&id))?;
+    entity(cx, v, "auditLogs/signIns", false)
+}
+
+fn method_names(u: &crate::state::User) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    for m in &u.methods {
+        let name = match m.kind {
+            MethodKind::Phone => match m.phone_type() {
+                "mobile" => "mobilePhone",
+                "alternateMobile" => "alternateMobilePhone",
+                _ => "officePhone",
+            },
+            MethodKind::MicrosoftAuthenticator => "microsoftAuthenticatorPush",
+            MethodKind::SoftwareOath => "softwareOneTimePasscode",
+            MethodKind::HardwareOath => "hardwareOneTimePasscode",
+            MethodKind::Fido2 => "passKeyDeviceBound",
+            MethodKind::WindowsHelloForBusiness => "windowsHelloForBusiness",
+            MethodKind::Email => "email",
+            MethodKind::TemporaryAccessPass => "temporaryAccessPass",
+            MethodKind::PlatformCredential => "macOsSecureEnclaveKey",
+            MethodKind::External => "externalAuthMethod",
+            MethodKind::QrCodePin => "qrCodePin",
+            MethodKind::Password => continue,
+        };
+        if !out.contains(&name) {
+            out.push(name);
+        }
+    }
+    out
+}
+
+fn registration(st: &State, u: &crate::state::User) -> Value {
+    let names = method_names(u);
+    let mfa = names
+        .iter()
+        .any(|n| !matches!(*n, "email" | "temporaryAccessPass"));
+    let admin = st.roles_held_by(u.id()).len()
+        + st.transitive_groups(u.id())
+            .iter()
+            .map(|g| st.roles_held_by(g).len())
+            .sum::<usize>()
+        > 0;
+    let preferred = State::preferred_secondary(u);
+    json!({
+        "id": u.id(),
+        "userPrincipalName": u.upn(),
+        "userDisplayName": u.props.get("displayName"),
+        "userType": if u.props.get("userType") == Some(&json!("Guest")) { "guest" } else { "member" },
+        "isAdmin": admin,
+        "isMfaRegistered": mfa,
+        "isMfaCapable": mfa && u.props.get("accountEnabled") != Some(&json!(false)),
+        "isPasswordlessCapable": names.iter().any(|n| matches!(*n, "passKeyDeviceBound" | "windowsHelloForBusiness")),
+        "isSsprRegistered": mfa || names.contains(&"email"),
+        "isSsprEnabled": false,
+        "isSsprCapable": false,
+        "isSystemPreferredAuthenticationMethodEnabled": u.system_preferred_enabled,
+        "lastUpdatedDateTime": clock::graph(st.seeded_at),
+        "methodsRegistered": names,
+        "systemPreferredAuthenticationMethods": [],
+        "userPreferredMethodForSecondaryAuthentication": if preferred.is_null() { json!("none") } else { preferred },
+    })
+}
+
+pub fn registration_details(cx: &mut Ctx, single: bool) -> GraphResult<Reply> {
+    throttle(cx)?;
+    licence(cx)?;
+    let items: Vec<Value> = cx.st.users.iter().map(|u| registration(cx.st, u)).collect();
+    if single {
+        let id = cx.params[0].clone();
+        let v = items
+            .into_iter()
+            .find(|v| {
+                v["id"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(&id))
+            })
+            .ok_or_else(|| GraphError::resource_not_found(&id))?;
+        return entity(
+            cx,
+            v,
+            "reports/authenticationMethods/userRegistrationDetails",
+            false,
+        );
+    }
+    let mut spec = ListSpec::new("reports/authenticationMethods/userRegistrationDetails".into());
+    spec.filter = Some(&REGISTRATION_FILTER);
+    spec.filter_entity = Some("userRegistrationDetails");
+    spec.page_default = 1000;
+    spec.page_max = 1000;
+    collection(cx, items, spec)
+}
