@@ -1,13 +1,17 @@
 //! Types that carry meaning: parsed once at the boundary, trusted afterwards.
 
+mod instant;
 mod scope;
 mod secret;
 mod text;
 mod time;
 mod user_ref;
+mod verification;
 
+pub use instant::Instant;
 pub use scope::{Scope, UnknownScope};
 pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
 pub use time::rfc3339;
 pub use user_ref::{encode_segment, UserRef, UserRefError};
+pub use verification::{Verification, VerificationMethod};

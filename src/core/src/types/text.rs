@@ -3,6 +3,18 @@
 
 use std::fmt;
 
+/// A free-text member: 1..max characters, no control characters.
+pub(crate) fn bounded(raw: &str, field: &str, max: usize) -> Result<String, String> {
+    let n = raw.chars().count();
+    if n == 0 || n > max {
+        return Err(format!("{field} must be 1..{max} characters"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(format!("{field} has control characters"));
+    }
+    Ok(raw.to_string())
+}
+
 macro_rules! bounded_text {
     ($(#[$doc:meta])* $name:ident, $field:literal, $max:expr, $allowed:expr) => {
         $(#[$doc])*

@@ -1,0 +1,38 @@
+//! `verification` (API.md "Notifications and verification evidence"): how
+//! the helpdesk confirmed the caller is the user, kept in the audit record.
+
+use serde::{Deserialize, Serialize};
+
+use super::text::bounded;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationMethod {
+    Callback,
+    ManagerApproval,
+    InPerson,
+    Video,
+    VerifiedId,
+    IdvProvider,
+    Other,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Verification {
+    pub method: VerificationMethod,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "reference")]
+    pub reference: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "verified_by")]
+    pub verified_by: Option<String>,
+}
+
+fn reference<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    bounded(&s, "reference", 200).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn verified_by<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    bounded(&s, "verifiedBy", 128).map(Some).map_err(serde::de::Error::custom)
+}
