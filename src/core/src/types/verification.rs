@@ -21,18 +21,30 @@ pub enum VerificationMethod {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Verification {
     pub method: VerificationMethod,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "reference")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "reference"
+    )]
     pub reference: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "verified_by")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "verified_by"
+    )]
     pub verified_by: Option<String>,
 }
 
 fn reference<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    bounded(&s, "reference", 200).map(Some).map_err(serde::de::Error::custom)
+    bounded(&s, "reference", 200)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 fn verified_by<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let s = String::deserialize(d)?;
-    bounded(&s, "verifiedBy", 128).map(Some).map_err(serde::de::Error::custom)
+    bounded(&s, "verifiedBy", 128)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
