@@ -26,12 +26,15 @@ pub type Request = http::Request<Body>;
 pub enum Component {
     /// `/healthz`, `/readyz`, and the catch-all 404.
     Meta,
+    /// `POST /v1/tap`.
+    Tap,
 }
 
 impl Component {
     pub fn name(self) -> &'static str {
         match self {
             Component::Meta => "meta",
+            Component::Tap => "tap",
         }
     }
 }
@@ -47,6 +50,7 @@ struct Route {
 enum Op {
     Healthz,
     Readyz,
+    IssueTap,
 }
 
 const META_ROUTES: &[Route] = &[
@@ -62,9 +66,16 @@ const META_ROUTES: &[Route] = &[
     },
 ];
 
+const TAP_ROUTES: &[Route] = &[Route {
+    path: "/v1/tap",
+    methods: &[Method::POST],
+    op: Op::IssueTap,
+}];
+
 fn routes(component: Component) -> &'static [Route] {
     match component {
         Component::Meta => META_ROUTES,
+        Component::Tap => TAP_ROUTES,
     }
 }
 
@@ -84,7 +95,7 @@ pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outc
             .map(HeaderValue::as_bytes),
         host.entropy,
     );
-    let result = dispatch(component, &req, host).await;
+    let result = dispatch(component, &req, host, &request_id).await;
     let (res, code) = match result {
         Ok(res) => (res, None),
         Err(p) => {
@@ -103,6 +114,7 @@ async fn dispatch(
     component: Component,
     req: &Request,
     host: &Host<'_>,
+    request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let path = req.uri().path();
     let route = routes(component)
@@ -134,6 +146,7 @@ async fn dispatch(
     match route.op {
         Op::Healthz => Ok(ops::meta::healthz()),
         Op::Readyz => ops::meta::readyz(host).await,
+        Op::IssueTap => ops::mutation::run::<ops::issue_tap::IssueTap>(req, host, request_id).await,
     }
 }
 

@@ -1,2 +1,240 @@
 //! Callers: who is asking (bearer key or signed webhook), with which scopes,
 //! and whether they are within their rate limits.
+//!
+//! The "authorize" step of a request (STYLE.md): [`authenticate`] turns the
+//! request headers into a [`Caller`], the operation calls
+//! [`Caller::require`] with its scope, then [`rate_limit`] checks the caller
+//! and (once the user is resolved) the target.
+//!
+//! - [`bearer`]: `Authorization: Bearer <api key>`, compared as SHA-256
+//!   digests in constant time.
+//! - [`webhook`]: Standard Webhooks signatures, timestamp tolerance and the
+//!   replay record.
+//! - [`rate_limit`]: fixed-window counters in the key-value store.
+//!
+//! Every failure says only what the caller can fix ("missing header X",
+//! "invalid signature", "timestamp outside tolerance"), never which
+//! configured caller came closest or what a credential looked like.
+
+pub mod bearer;
+pub mod caller;
+pub mod rate_limit;
+pub mod webhook;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use subtle::{Choice, ConditionallySelectable};
+
+pub use caller::{Caller, CredentialKind};
+pub use rate_limit::{Limit, LimitError, RateLimited};
+
+use crate::api::{ErrorCode, Problem};
+use crate::config::Config;
+use crate::ports::{Host, HostError};
+use crate::types::Scope;
+
+/// Why a request is not authorized. Carries header names and scopes, never a
+/// header value, key, secret or caller id.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing credentials: send `Authorization: Bearer <api key>` or a signed webhook")]
+    NoCredentials,
+    #[error("missing header `{0}`")]
+    MissingHeader(&'static str),
+    #[error("header `{header}` is invalid: {expected}")]
+    InvalidHeader {
+        header: &'static str,
+        expected: &'static str,
+    },
+    #[error("invalid API key")]
+    InvalidKey,
+    #[error("invalid signature")]
+    InvalidSignature,
+    #[error(
+        "webhook-timestamp is outside the {} s tolerance",
+        webhook::TOLERANCE_SECS
+    )]
+    TimestampOutsideTolerance,
+    #[error("this webhook-id was already received; a new delivery needs a new id")]
+    Replayed,
+    #[error("this operation needs the `{0}` scope")]
+    InsufficientScope(Scope),
+    /// The replay record could not be written: refusing is safer than
+    /// accepting a delivery that might be a replay.
+    #[error("webhook replay store: {0}")]
+    Storage(HostError),
+}
+
+impl AuthError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AuthError::Replayed => ErrorCode::ReplayedWebhook,
+            AuthError::InsufficientScope(_) => ErrorCode::InsufficientScope,
+            AuthError::Storage(_) => ErrorCode::StorageUnavailable,
+            _ => ErrorCode::Unauthorized,
+        }
+    }
+
+    /// Every 401 carries `WWW-Authenticate: Bearer` (API.md "Callers"), for
+    /// webhook failures too: it is the challenge a client can answer. A 403
+    /// adds RFC 6750 §3.1's `insufficient_scope` error and the scope.
+    pub fn to_problem(&self) -> Problem {
+        let p = Problem::new(self.code(), self.to_string());
+        match self {
+            AuthError::InsufficientScope(scope) => p.header(
+                WWW_AUTHENTICATE,
+                format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
+            ),
+            AuthError::Storage(_) => p,
+            _ => p.header(WWW_AUTHENTICATE, "Bearer"),
+        }
+    }
+}
+
+/// The caller behind a request.
+///
+/// A request carrying `webhook-signature` is a webhook delivery, even if it
+/// also has an `Authorization` header (a ticketing system may add one of its
+/// own). Otherwise `Authorization` is a bearer key; with neither, a stray
+/// `webhook-id` or `webhook-timestamp` is reported as a webhook missing its
+/// signature, which is more useful than "missing credentials".
+pub fn authenticate(
+    config: &Config,
+    headers: &HeaderMap,
+    raw_body: &[u8],
+    host: &Host<'_>,
+) -> Result<Caller, AuthError> {
+    let callers = &config.callers;
+    if headers.contains_key(webhook::SIGNATURE) {
+        let now = unix_now(host.clock.now());
+        return webhook::authenticate(callers, headers, raw_body, host.kv, now);
+    }
+    if headers.contains_key(AUTHORIZATION) {
+        return bearer::authenticate(callers, headers);
+    }
+    if headers.contains_key(webhook::ID) || headers.contains_key(webhook::TIMESTAMP) {
+        return Err(AuthError::MissingHeader(webhook::SIGNATURE));
+    }
+    Err(AuthError::NoCredentials)
+}
+
+/// Unix seconds; a clock before 1970 reads as 0 (and then refuses webhooks).
+pub(crate) fn unix_now(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The index of the (last) matching candidate, chosen without branching on
+/// any single comparison, so timing does not tell how many candidates were
+/// tried before the match.
+fn select_match(matches: impl IntoIterator<Item = Choice>) -> Option<usize> {
+    let mut found = Choice::from(0);
+    let mut index = 0u64;
+    for (i, m) in matches.into_iter().enumerate() {
+        index.conditional_assign(&(i as u64), m);
+        found |= m;
+    }
+    bool::from(found).then_some(index as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::World;
+    use http::HeaderValue;
+
+    #[test]
+    fn select_match_finds_the_match_anywhere() {
+        let c = |b: bool| Choice::from(u8::from(b));
+        assert_eq!(select_match([]), None);
+        assert_eq!(select_match([c(false), c(false)]), None);
+        assert_eq!(select_match([c(true), c(false), c(false)]), Some(0));
+        assert_eq!(select_match([c(false), c(false), c(true)]), Some(2));
+    }
+
+    #[test]
+    fn no_credentials_is_a_401_with_the_bearer_challenge() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let err = authenticate(&config, &HeaderMap::new(), b"", &w.host()).unwrap_err();
+        assert_eq!(err, AuthError::NoCredentials);
+        let p = err.to_problem();
+        assert_eq!(p.code, ErrorCode::Unauthorized);
+        assert_eq!(
+            p.headers,
+            [(WWW_AUTHENTICATE, "Bearer".to_string())],
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn dispatches_on_the_headers_present() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer password"));
+        let c = authenticate(&config, &h, b"", &w.host()).unwrap();
+        assert_eq!(c.id, "a");
+        assert_eq!(c.credential, CredentialKind::BearerKey);
+
+        // A webhook signature wins over a bearer key.
+        h.insert(webhook::SIGNATURE, HeaderValue::from_static("v1,AAAA"));
+        assert_eq!(
+            authenticate(&config, &h, b"", &w.host()).unwrap_err(),
+            AuthError::MissingHeader(webhook::ID)
+        );
+
+        let mut h = HeaderMap::new();
+        h.insert(webhook::ID, HeaderValue::from_static("msg_1"));
+        assert_eq!(
+            authenticate(&config, &h, b"", &w.host()).unwrap_err(),
+            AuthError::MissingHeader(webhook::SIGNATURE)
+        );
+    }
+
+    #[test]
+    fn problems_map_to_the_contract_codes_and_never_echo_values() {
+        let cases = [
+            (AuthError::NoCredentials, 401, "unauthorized"),
+            (AuthError::MissingHeader("webhook-id"), 401, "unauthorized"),
+            (AuthError::InvalidKey, 401, "unauthorized"),
+            (AuthError::InvalidSignature, 401, "unauthorized"),
+            (AuthError::TimestampOutsideTolerance, 401, "unauthorized"),
+            (AuthError::Replayed, 401, "replayed_webhook"),
+            (
+                AuthError::InsufficientScope(Scope::Tap),
+                403,
+                "insufficient_scope",
+            ),
+            (
+                AuthError::Storage(HostError("kv down".into())),
+                503,
+                "storage_unavailable",
+            ),
+        ];
+        for (err, status, code) in cases {
+            let p = err.to_problem();
+            assert_eq!(p.code.status().as_u16(), status, "{err:?}");
+            assert_eq!(p.code.as_str(), code);
+            let challenge = p
+                .headers
+                .iter()
+                .find(|(n, _)| n == WWW_AUTHENTICATE)
+                .map(|(_, v)| v.as_str());
+            match status {
+                401 => assert_eq!(challenge, Some("Bearer"), "{err:?}"),
+                403 => assert_eq!(
+                    challenge,
+                    Some("Bearer error=\"insufficient_scope\", scope=\"tap\"")
+                ),
+                _ => assert_eq!(challenge, None),
+            }
+        }
+        assert_eq!(
+            AuthError::TimestampOutsideTolerance.to_string(),
+            "webhook-timestamp is outside the 300 s tolerance"
+        );
+    }
+}

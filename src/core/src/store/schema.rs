@@ -1,30 +1,62 @@
 //! SQLite schema, created and migrated by the components themselves (a Spin
 //! app has no deploy-time migration step). Every statement is idempotent, so
 //! concurrent first requests on several instances cannot conflict.
+//!
+//! A migration is a list of single statements because both Spin's SQLite
+//! host and rusqlite prepare exactly one statement per call.
 
 use crate::ports::{Database, HostError, SqlValue};
 
-/// Ordered migrations; a migration is never edited once shipped.
-const MIGRATIONS: &[(i64, &str)] = &[(
-    1,
+/// The audit trail (API.md "GET /v1/audit"), see `crate::audit`.
+///
+/// - `seq` is the chain order: `audit::append` writes `last + 1` inside
+///   `BEGIN IMMEDIATE`, so it is dense and a gap means a deleted row.
+/// - `prev_hash UNIQUE` is the schema's own guard against a forked chain: two
+///   records can never share a predecessor, even if a writer skipped the
+///   transaction. `hash UNIQUE` keeps a record from being stored twice.
+/// - `user_json`, `details`, `verification` hold canonical JSON; `user_id`
+///   and `user_upn` are lower-cased keys derived from `user_json` for the
+///   `user` filter (not hashed, but `audit::verify` re-derives them).
+/// - `time` is fixed-width UTC with milliseconds
+///   (`2026-11-23T08:00:00.000Z`), so string comparison is time comparison.
+/// - The triggers make the table append-only through SQL; an edit through
+///   another path (the file itself) is still caught by `audit::verify`.
+const AUDIT_V1: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit_records (
-        seq         INTEGER PRIMARY KEY,
-        audit_id    TEXT NOT NULL UNIQUE,
-        time        TEXT NOT NULL,
-        caller      TEXT NOT NULL,
-        operation   TEXT NOT NULL,
-        user_ref    TEXT,
-        ticket      TEXT,
-        reason      TEXT,
-        outcome     TEXT NOT NULL,
-        status      INTEGER NOT NULL,
-        code        TEXT,
-        details     TEXT NOT NULL,
-        request_id  TEXT NOT NULL,
-        prev_hash   TEXT NOT NULL,
-        hash        TEXT NOT NULL UNIQUE
+        seq          INTEGER PRIMARY KEY,
+        audit_id     TEXT NOT NULL UNIQUE,
+        time         TEXT NOT NULL,
+        caller       TEXT NOT NULL,
+        operation    TEXT NOT NULL,
+        user_json    TEXT,
+        user_id      TEXT,
+        user_upn     TEXT,
+        ticket       TEXT,
+        reason       TEXT,
+        outcome      TEXT NOT NULL,
+        status       INTEGER NOT NULL,
+        code         TEXT,
+        details      TEXT NOT NULL,
+        request_id   TEXT NOT NULL,
+        verification TEXT,
+        prev_hash    TEXT NOT NULL UNIQUE CHECK (length(prev_hash) = 64),
+        hash         TEXT NOT NULL UNIQUE CHECK (length(hash) = 64)
     )",
-)];
+    "CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (time)",
+    "CREATE INDEX IF NOT EXISTS audit_records_caller ON audit_records (caller, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_ticket ON audit_records (ticket, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_user_id ON audit_records (user_id, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_user_upn ON audit_records (user_upn, seq)",
+    "CREATE TRIGGER IF NOT EXISTS audit_records_no_update
+        BEFORE UPDATE ON audit_records
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_records_no_delete
+        BEFORE DELETE ON audit_records
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+];
+
+/// Ordered migrations; a migration is never edited once shipped.
+const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1)];
 
 pub const CURRENT_VERSION: i64 = 1;
 
@@ -38,8 +70,10 @@ pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {
         &[],
     )?;
     let applied = current_version(db)?;
-    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
-        db.execute(sql, &[])?;
+    for (version, statements) in MIGRATIONS.iter().filter(|(v, _)| *v > applied) {
+        for sql in statements.iter() {
+            db.execute(sql, &[])?;
+        }
         db.execute(
             "INSERT OR IGNORE INTO schema_migrations (version, applied_at) VALUES (?, ?)",
             &[
@@ -69,4 +103,41 @@ pub fn applied_at(db: &dyn Database, version: i64) -> Result<Option<String>, Hos
         Some(SqlValue::Text(t)) => Some(t.clone()),
         _ => None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::MemoryDb;
+
+    #[test]
+    fn migrates_once_and_reruns_harmlessly() {
+        let db = MemoryDb::default();
+        assert_eq!(
+            migrate(&db, "2026-11-23T08:00:00Z").unwrap(),
+            CURRENT_VERSION
+        );
+        // Every statement is idempotent: a second instance racing the first
+        // (simulated by re-running every statement) changes nothing.
+        for (_, statements) in MIGRATIONS {
+            for sql in statements.iter() {
+                db.execute(sql, &[]).unwrap();
+            }
+        }
+        assert_eq!(
+            migrate(&db, "2026-11-24T08:00:00Z").unwrap(),
+            CURRENT_VERSION
+        );
+        assert_eq!(
+            applied_at(&db, 1).unwrap().as_deref(),
+            Some("2026-11-23T08:00:00Z")
+        );
+        let triggers = db
+            .execute(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name",
+                &[],
+            )
+            .unwrap();
+        assert_eq!(triggers.len(), 2);
+    }
 }

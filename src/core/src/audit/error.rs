@@ -1,0 +1,40 @@
+//! What can go wrong reading or writing the audit trail, and the contract
+//! code each becomes at the edge.
+
+use crate::api::ErrorCode;
+use crate::ports::HostError;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuditError {
+    /// The database refused or failed a statement. The message is the
+    /// host's (SQLite's): column names, never stored values.
+    #[error("audit store: {0}")]
+    Store(#[from] HostError),
+    /// Other instances kept winning the race for the chain's head.
+    #[error("the audit chain stayed contended after {0} attempts")]
+    Contended(u32),
+    /// A `GET /v1/audit` query parameter is malformed; names it.
+    #[error("`{field}` {reason}")]
+    InvalidQuery { field: &'static str, reason: String },
+    /// A query parameter `GET /v1/audit` does not know (a runbook typo must
+    /// not silently widen the result).
+    #[error("unknown query parameter `{0}`; expected since, until, user, ticket, caller, limit or cursor")]
+    UnknownParameter(String),
+    /// A stored row no longer reads as a record (edited outside SQL);
+    /// `verify` reports where the chain breaks.
+    #[error("audit record {audit_id} is unreadable: {what}")]
+    Corrupt { audit_id: String, what: String },
+}
+
+impl AuditError {
+    /// The problem+json `code` (API.md "Responses and errors"): bad input is
+    /// 4xx, a store problem 503, a corrupt row 500.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            AuditError::Store(_) | AuditError::Contended(_) => ErrorCode::StorageUnavailable,
+            AuditError::InvalidQuery { .. } => ErrorCode::InvalidRequest,
+            AuditError::UnknownParameter(_) => ErrorCode::UnknownField,
+            AuditError::Corrupt { .. } => ErrorCode::Internal,
+        }
+    }
+}

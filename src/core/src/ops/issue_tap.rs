@@ -1,0 +1,234 @@
+//! `POST /v1/tap` (API.md): issue a Temporary Access Pass after checking the
+//! user, their protection and the tenant's TAP policy.
+//!
+//! Graph traffic: one `$batch` of reads (user, memberships, policy, existing
+//! pass), the role-holder `$batch` when its cache is cold, a `DELETE` of the
+//! old pass when replacing, and the create.
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
+use crate::api::{ErrorCode, Problem};
+use crate::auth::rate_limit;
+use crate::config::MutatingOperation;
+use crate::graph::{privileged, tap, users, GraphError};
+use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TapInput {
+    pub user: UserRef,
+    pub lifetime_in_minutes: Option<u32>,
+    pub is_usable_once: Option<bool>,
+    pub start_date_time: Option<Instant>,
+    #[serde(default)]
+    pub replace_existing: bool,
+    pub ticket: Option<Ticket>,
+    pub reason: Option<Reason>,
+    pub verification: Option<Verification>,
+}
+
+impl MutationInput for TapInput {
+    fn user(&self) -> &UserRef {
+        &self.user
+    }
+    fn ticket(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
+    }
+    fn reason(&self) -> Option<&Reason> {
+        self.reason.as_ref()
+    }
+    fn verification(&self) -> Option<&Verification> {
+        self.verification.as_ref()
+    }
+}
+
+pub struct IssueTap;
+
+/// The lifetime a pass may have: the policy's bounds, capped by the
+/// deployment's `tap_max_lifetime_minutes`.
+pub fn lifetime_bounds(policy: &tap::TapPolicy, cap: u32) -> (u32, u32) {
+    let max = policy.maximum_lifetime_in_minutes.min(cap);
+    (policy.minimum_lifetime_in_minutes, max)
+}
+
+impl Operation for IssueTap {
+    type Input = TapInput;
+    const OPERATION: MutatingOperation = MutatingOperation::Tap;
+    const SCOPE: Scope = Scope::Tap;
+
+    async fn act(cx: &Context<'_>, input: TapInput) -> Result<Done, Refusal> {
+        let reads = cx
+            .graph
+            .batch(&[
+                users::get_user(&input.user),
+                users::get_memberships(&input.user),
+                tap::policy_request(),
+                tap::existing_request(&input.user),
+            ])
+            .await
+            .map_err(Refusal::graph)?;
+        let [user, memberships, policy, existing]: [_; 4] =
+            reads.try_into().expect("four answers for four requests");
+
+        let user = cx.resolve_user(&input.user, user)?;
+        let summary = Some(user.summary.clone());
+        let memberships =
+            users::parse_memberships(memberships).map_err(|e| Refusal::graph(e).about(&summary))?;
+        let holders = privileged::role_holders(&cx.graph, cx.host, cx.now_unix())
+            .await
+            .map_err(|e| Refusal::graph(e).about(&summary))?;
+        let reasons = privileged::reasons(&user, &memberships, &holders, cx.config);
+        cx.guard_protected(&reasons)
+            .map_err(|r| r.about(&summary))?;
+        cx.require_verification(!reasons.is_empty(), input.verification.as_ref())
+            .map_err(|r| r.about(&summary))?;
+
+        let policy = tap::parse_policy(policy).map_err(|e| Refusal::graph(e).about(&summary))?;
+        let refuse = |code: ErrorCode, detail: String| {
+            Refusal::refused(Problem::new(code, detail)).about(&summary)
+        };
+        if !policy.enabled() {
+            return Err(refuse(
+                ErrorCode::TapPolicyDisabled,
+                "the tenant's Temporary Access Pass policy is disabled".into(),
+            ));
+        }
+        let group_ids: Vec<&str> = memberships.iter().map(|(id, _)| id.as_str()).collect();
+        if !policy.covers(&user.summary.id, &group_ids) {
+            return Err(refuse(
+                ErrorCode::UserNotInTapPolicyScope,
+                "the user is not in the Temporary Access Pass policy's include targets, or is excluded".into(),
+            ));
+        }
+        let (min, max) = lifetime_bounds(&policy, cx.config.tap_max_lifetime_minutes);
+        let lifetime = input
+            .lifetime_in_minutes
+            .unwrap_or(policy.default_lifetime_in_minutes.min(max));
+        if lifetime < min || lifetime > max {
+            return Err(Refusal::refused(
+                Problem::new(
+                    ErrorCode::LifetimeOutOfRange,
+                    format!("lifetimeInMinutes must be between {min} and {max} (tenant policy, capped by this deployment)"),
+                )
+                .with("lifetimeBounds", json!({ "minimum": min, "maximum": max })),
+            )
+            .about(&summary));
+        }
+        if policy.is_usable_once && input.is_usable_once == Some(false) {
+            return Err(refuse(
+                ErrorCode::UsableOnceRequired,
+                "the tenant policy allows only one-time passes: omit isUsableOnce or set it to true".into(),
+            ));
+        }
+        let usable_once = input.is_usable_once.unwrap_or(policy.is_usable_once);
+
+        let existing =
+            tap::parse_existing(existing).map_err(|e| Refusal::graph(e).about(&summary))?;
+        if !existing.is_empty() && !input.replace_existing {
+            return Err(Refusal::refused(
+                Problem::new(
+                    ErrorCode::TapExists,
+                    "the user already has a Temporary Access Pass; send replaceExisting: true to replace it",
+                )
+                .with("existing", json!(existing)),
+            )
+            .about(&summary));
+        }
+
+        cx.limit_target(rate_limit::Target::Tap, &user.summary.id)
+            .map_err(|r| r.about(&summary))?;
+
+        // Replace explicitly rather than relying on Graph's silent swap
+        // (FACTS §3), so the answer can say what was replaced.
+        let path = tap::methods_path(&user.summary.id);
+        for old in &existing {
+            let res = cx
+                .graph
+                .send(
+                    crate::graph::Version::V1,
+                    "DELETE",
+                    &format!("{path}/{}", crate::types::encode_segment(&old.id)),
+                    None,
+                )
+                .await
+                .map_err(|e| Refusal::graph(e).about(&summary))?;
+            if res.status != 404 {
+                res.into_result()
+                    .map_err(|e| Refusal::graph(e).about(&summary))?;
+            }
+        }
+        let start = input.start_date_time.map(Instant::to_rfc3339);
+        let created = cx
+            .graph
+            .send(
+                crate::graph::Version::V1,
+                "POST",
+                &path,
+                Some(&tap::create_body(lifetime, usable_once, start.as_deref())),
+            )
+            .await
+            .and_then(tap::parse_created)
+            .map_err(|e: GraphError| {
+                let mut r = Refusal::graph(e).about(&summary);
+                if !existing.is_empty() {
+                    r = r.changed("the existing pass was deleted; no new pass was created");
+                }
+                r
+            })?;
+
+        let start_at = created
+            .start_date_time
+            .as_deref()
+            .and_then(|s| Instant::parse(s).ok())
+            .unwrap_or_else(|| Instant::from_system(cx.host.clock.now()));
+        let mut warnings = Vec::new();
+        if user.is_guest() {
+            warnings
+                .push("the user is a guest: their home tenant may enforce its own MFA".to_string());
+        }
+        if created.is_usable == Some(false) {
+            warnings.push(format!(
+                "the pass is not usable yet ({})",
+                created
+                    .method_usability_reason
+                    .as_deref()
+                    .unwrap_or("NotYetValid")
+            ));
+        }
+        let body = json!({
+            "user": user.summary,
+            "temporaryAccessPass": created.pass.expose(),
+            "methodId": created.id,
+            "startDateTime": start_at.to_rfc3339(),
+            "expiresDateTime": start_at.plus_minutes(created.lifetime_in_minutes).to_rfc3339(),
+            "lifetimeInMinutes": created.lifetime_in_minutes,
+            "isUsableOnce": created.is_usable_once,
+            "replaced": !existing.is_empty(),
+            "ticket": input.ticket,
+            "warnings": warnings,
+        });
+        // The replay and the audit record never hold the pass.
+        let mut replay = body.clone();
+        replay
+            .as_object_mut()
+            .map(|o| o.remove("temporaryAccessPass"));
+        replay["passRedacted"] = Value::Bool(true);
+        Ok(Done {
+            status: StatusCode::CREATED,
+            body,
+            replay_body: replay,
+            user: summary,
+            details: json!({
+                "methodId": created.id,
+                "lifetimeInMinutes": created.lifetime_in_minutes,
+                "isUsableOnce": created.is_usable_once,
+                "replaced": existing.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+                "protected": !reasons.is_empty(),
+            }),
+            no_store: true,
+        })
+    }
+}

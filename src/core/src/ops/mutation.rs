@@ -1,0 +1,464 @@
+//! The pipeline every mutating operation runs through, written once:
+//! parse -> authorize -> act -> respond, with one audit record per attempt.
+//!
+//! 1. body size (413); caller from bearer key or signed webhook (401);
+//!    scope (403); per-caller rate limit (429);
+//! 2. media type (415) and JSON into the operation's input (400);
+//!    ticket and verification requirements (400);
+//! 3. `Idempotency-Key` claim: replay a stored outcome, 409 while in
+//!    flight, 422 on a different body;
+//! 4. the operation's `act` (Graph through [`GraphClient`]);
+//! 5. the audit record (refused and failed attempts included), the stored
+//!    outcome for retries (never a pass), the answer.
+
+use http::header::{HeaderValue, CACHE_CONTROL};
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::api::idempotency::{self, Claim, StoredOutcome};
+use crate::api::response::{self, Response};
+use crate::api::{input, ErrorCode, Problem, RequestId};
+use crate::audit::{self, AuditEntry, Outcome};
+use crate::auth::{self, rate_limit, Caller, CredentialKind};
+use crate::config::{Config, MutatingOperation, VerificationRequirement};
+use crate::graph::client::DEFAULT_BUDGET;
+use crate::graph::privileged::ProtectionReason;
+use crate::graph::users::{self, DirectoryUser, UserSummary};
+use crate::graph::{GraphClient, GraphError, GraphResponse};
+use crate::ports::Host;
+use crate::service::{Body, Request};
+use crate::types::{IdempotencyKey, Reason, Scope, Ticket, UserRef, Verification};
+
+/// The fields every mutation input has (API.md "Mutations").
+pub trait MutationInput {
+    fn user(&self) -> &UserRef;
+    fn ticket(&self) -> Option<&Ticket>;
+    fn reason(&self) -> Option<&Reason>;
+    fn verification(&self) -> Option<&Verification>;
+}
+
+/// One mutating operation: its input, scope and action.
+pub trait Operation {
+    type Input: DeserializeOwned + MutationInput;
+    const OPERATION: MutatingOperation;
+    const SCOPE: Scope;
+    #[allow(async_fn_in_trait)]
+    async fn act(cx: &Context<'_>, input: Self::Input) -> Result<Done, Refusal>;
+}
+
+/// A change made (or, for a dry run, described).
+pub struct Done {
+    pub status: StatusCode,
+    pub body: Value,
+    /// What a retry is answered with: `body` without anything secret.
+    pub replay_body: Value,
+    pub user: Option<UserSummary>,
+    /// What the audit record says happened.
+    pub details: Value,
+    /// The body holds a pass.
+    pub no_store: bool,
+}
+
+/// An attempt that stopped: refused by a rule (4xx) or failed upstream.
+#[derive(Debug)]
+pub struct Refusal {
+    pub problem: Problem,
+    pub user: Option<UserSummary>,
+    /// What had already changed when it stopped (API.md: a throttled answer
+    /// says exactly what was and was not changed).
+    pub changed: Option<String>,
+}
+
+impl Refusal {
+    pub fn refused(problem: Problem) -> Refusal {
+        Refusal {
+            problem,
+            user: None,
+            changed: None,
+        }
+    }
+
+    pub fn graph(e: GraphError) -> Refusal {
+        Refusal::refused(e.to_problem())
+    }
+
+    /// Names the user the refusal is about, for the audit record.
+    pub fn about(mut self, user: &Option<UserSummary>) -> Refusal {
+        if self.user.is_none() {
+            self.user = user.clone();
+        }
+        self
+    }
+
+    pub fn changed(mut self, what: &str) -> Refusal {
+        self.changed = Some(what.to_string());
+        self
+    }
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Refusal {
+        Refusal::refused(p)
+    }
+}
+
+/// What an operation may use while it acts.
+pub struct Context<'a> {
+    pub host: &'a Host<'a>,
+    pub config: &'a Config,
+    pub caller: &'a Caller,
+    pub graph: GraphClient<'a>,
+    pub operation: MutatingOperation,
+}
+
+impl Context<'_> {
+    pub fn now_unix(&self) -> u64 {
+        unix(self.host)
+    }
+
+    /// The contract's answers for an unknown or disabled user.
+    pub fn resolve_user(
+        &self,
+        asked: &UserRef,
+        res: GraphResponse,
+    ) -> Result<DirectoryUser, Refusal> {
+        let user = users::parse_user(res)
+            .map_err(Refusal::graph)?
+            .ok_or_else(|| {
+                Refusal::refused(Problem::new(
+                    ErrorCode::UserNotFound,
+                    format!("no user {asked} in the tenant"),
+                ))
+            })?;
+        if !user.account_enabled {
+            return Err(Refusal::refused(Problem::new(
+                ErrorCode::UserDisabled,
+                "the account is disabled: no MFA change will let this user sign in; re-enable it first",
+            ))
+            .about(&Some(user.summary.clone())));
+        }
+        Ok(user)
+    }
+
+    /// Protected users need the `privileged` scope; refused before any write.
+    pub fn guard_protected(&self, reasons: &[ProtectionReason]) -> Result<(), Refusal> {
+        if reasons.is_empty() || self.caller.has(Scope::Privileged) {
+            return Ok(());
+        }
+        let why: Vec<String> = reasons
+            .iter()
+            .map(|r| format!("{} ({})", r.code, r.name))
+            .collect();
+        Err(Refusal::refused(
+            Problem::new(
+                ErrorCode::ProtectedUser,
+                format!(
+                    "the user is protected ({}); only a caller with the privileged scope may change them",
+                    why.join(", ")
+                ),
+            )
+            .with("reasons", json!(reasons)),
+        ))
+    }
+
+    /// `require_verification = protected` can only be judged once the user
+    /// is resolved.
+    pub fn require_verification(
+        &self,
+        protected: bool,
+        given: Option<&Verification>,
+    ) -> Result<(), Refusal> {
+        if protected
+            && given.is_none()
+            && self.config.require_verification == VerificationRequirement::Protected
+        {
+            return Err(verification_required());
+        }
+        Ok(())
+    }
+
+    /// The per-target limit (passes, resets, phones per user per 24 h).
+    pub fn limit_target(&self, target: rate_limit::Target, user_id: &str) -> Result<(), Refusal> {
+        rate_limit::check_target(
+            self.host.kv,
+            self.now_unix(),
+            &self.config.rate_limits,
+            target,
+            user_id,
+        )
+        .map_err(|e| Refusal::refused(e.to_problem()))
+    }
+}
+
+fn verification_required() -> Refusal {
+    Refusal::refused(
+        Problem::new(
+            ErrorCode::VerificationRequired,
+            "this deployment requires `verification`: how the helpdesk confirmed the caller is the user",
+        )
+        .with("field", "verification"),
+    )
+}
+
+fn unix(host: &Host<'_>) -> u64 {
+    host.clock
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// What the audit record is built from, filled in as the pipeline learns it.
+struct Draft {
+    caller: String,
+    user: Option<Value>,
+    ticket: Option<String>,
+    reason: Option<String>,
+    verification: Option<Value>,
+}
+
+enum Answer {
+    Done(Done),
+    Replay(StoredOutcome),
+}
+
+/// Runs operation `O` for one request.
+pub async fn run<O: Operation>(
+    req: &Request,
+    host: &Host<'_>,
+    request_id: &RequestId,
+) -> Result<Response, Problem> {
+    let config = Config::load(host.variables).map_err(super::meta::misconfigured)?;
+    let mut draft = Draft {
+        caller: "unauthenticated".into(),
+        user: None,
+        ticket: None,
+        reason: None,
+        verification: None,
+    };
+    let mut caller_seen: Option<Caller> = None;
+    let mut claim_token = None;
+    let result = pipeline::<O>(
+        req,
+        host,
+        &config,
+        request_id,
+        &mut draft,
+        &mut caller_seen,
+        &mut claim_token,
+    )
+    .await;
+
+    let (status, code, outcome, user, details) = match &result {
+        Ok(Answer::Done(d)) => (
+            d.status.as_u16(),
+            None,
+            if d.body.get("dryRun") == Some(&Value::Bool(true)) {
+                Outcome::DryRun
+            } else {
+                Outcome::Succeeded
+            },
+            d.user.as_ref().map(|u| json!(u)),
+            d.details.clone(),
+        ),
+        Ok(Answer::Replay(o)) => (
+            o.status,
+            o.body
+                .get("code")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            if o.status < 400 {
+                Outcome::Succeeded
+            } else {
+                Outcome::Refused
+            },
+            o.body.get("user").cloned(),
+            json!({ "idempotentReplay": true, "originalAuditId": o.body.get("auditId") }),
+        ),
+        Err(r) => (
+            r.problem.code.status().as_u16(),
+            Some(r.problem.code.as_str().to_string()),
+            if r.problem.code.status().is_server_error() {
+                Outcome::Failed
+            } else {
+                Outcome::Refused
+            },
+            r.user.as_ref().map(|u| json!(u)),
+            json!({ "detail": r.problem.detail, "changed": r.changed }),
+        ),
+    };
+    let entry = AuditEntry {
+        caller: draft.caller.clone(),
+        operation: O::OPERATION.as_str().to_string(),
+        user: user.or(draft.user.clone()),
+        ticket: draft.ticket.clone(),
+        reason: draft.reason.clone(),
+        outcome,
+        status,
+        code,
+        details,
+        request_id: request_id.as_str().to_string(),
+        verification: draft.verification.clone(),
+    };
+    let audit_id = audit::append(host.db, host.clock, host.entropy, entry)
+        .ok()
+        .map(|r| r.audit_id);
+
+    match result {
+        Ok(Answer::Replay(o)) => {
+            let mut res = response::json(
+                StatusCode::from_u16(o.status).unwrap_or(StatusCode::OK),
+                &o.body,
+            );
+            res.headers_mut()
+                .insert("idempotent-replayed", HeaderValue::from_static("true"));
+            Ok(res)
+        }
+        Ok(Answer::Done(mut d)) => {
+            let id = Value::from(audit_id.clone());
+            d.body["auditId"] = id.clone();
+            d.replay_body["auditId"] = id;
+            if audit_id.is_none() {
+                push_warning(&mut d.body, "the audit record could not be written");
+            }
+            if let Some(token) = claim_token {
+                let stored = StoredOutcome {
+                    status: d.status.as_u16(),
+                    body: d.replay_body.clone(),
+                    headers: vec![],
+                };
+                let _ = idempotency::complete(host.kv, token, unix(host), stored);
+            }
+            let mut res = response::json(d.status, &d.body);
+            if d.no_store {
+                res.headers_mut()
+                    .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            }
+            Ok(res)
+        }
+        Err(r) => {
+            let mut p = r.problem;
+            if let Some(id) = audit_id {
+                p = p.with("auditId", id);
+            }
+            if p.code.status().is_server_error() || p.code == ErrorCode::RateLimited {
+                p = p.with(
+                    "changed",
+                    r.changed.unwrap_or_else(|| "nothing was changed".into()),
+                );
+            }
+            if let Some(token) = claim_token {
+                if p.code.status().is_server_error() {
+                    let _ = idempotency::release(host.kv, token);
+                } else {
+                    let stored = StoredOutcome {
+                        status: p.code.status().as_u16(),
+                        body: p.body(),
+                        headers: vec![],
+                    };
+                    let _ = idempotency::complete(host.kv, token, unix(host), stored);
+                }
+            }
+            // A webhook we failed must be deliverable again (same webhook-id).
+            if p.code.status().is_server_error() {
+                if let Some(Caller {
+                    id,
+                    credential: CredentialKind::Webhook { webhook_id },
+                    ..
+                }) = &caller_seen
+                {
+                    let _ = auth::webhook::release(host.kv, id, webhook_id);
+                }
+            }
+            Err(p)
+        }
+    }
+}
+
+fn push_warning(body: &mut Value, warning: &str) {
+    if let Some(w) = body.get_mut("warnings").and_then(Value::as_array_mut) {
+        w.push(Value::from(warning));
+    }
+}
+
+async fn pipeline<O: Operation>(
+    req: &Request,
+    host: &Host<'_>,
+    config: &Config,
+    request_id: &RequestId,
+    draft: &mut Draft,
+    caller_seen: &mut Option<Caller>,
+    claim_token: &mut Option<idempotency::ClaimToken>,
+) -> Result<Answer, Refusal> {
+    let raw: &[u8] = match req.body() {
+        Body::TooLarge => {
+            return Err(Problem::new(
+                ErrorCode::PayloadTooLarge,
+                "the request body is over 65536 bytes",
+            )
+            .into())
+        }
+        Body::Complete(b) => b,
+    };
+    let caller = auth::authenticate(config, req.headers(), raw, host)
+        .map_err(|e| Refusal::refused(e.to_problem()))?;
+    draft.caller = caller.id.clone();
+    *caller_seen = Some(caller.clone());
+    caller
+        .require(O::SCOPE)
+        .map_err(|e| Refusal::refused(e.to_problem()))?;
+    rate_limit::check_caller(host.kv, unix(host), &config.rate_limits, &caller)
+        .map_err(|e| Refusal::refused(e.to_problem()))?;
+
+    let input: O::Input = input::json_body(req)?;
+    draft.user = Some(json!({ "ref": input.user().as_str() }));
+    draft.ticket = input.ticket().map(|t| t.as_str().to_string());
+    draft.reason = input.reason().map(|r| r.as_str().to_string());
+    draft.verification = input.verification().map(|v| json!(v));
+    if config.require_ticket && input.ticket().is_none() {
+        return Err(Problem::new(
+            ErrorCode::InvalidRequest,
+            "`ticket`: a ticket is required for every change",
+        )
+        .with("field", "ticket")
+        .into());
+    }
+    let must_verify = match &config.require_verification {
+        VerificationRequirement::All => true,
+        VerificationRequirement::Operations(ops) => ops.contains(&O::OPERATION),
+        VerificationRequirement::None | VerificationRequirement::Protected => false,
+    };
+    if must_verify && input.verification().is_none() {
+        return Err(verification_required());
+    }
+
+    if let Some(header) = req.headers().get(idempotency::HEADER) {
+        let key = header
+            .to_str()
+            .ok()
+            .and_then(|s| IdempotencyKey::parse(s).ok())
+            .ok_or_else(|| {
+                Refusal::from(
+                    Problem::new(
+                        ErrorCode::InvalidRequest,
+                        "`Idempotency-Key` must be 1..255 printable ASCII characters",
+                    )
+                    .with("field", "Idempotency-Key"),
+                )
+            })?;
+        match idempotency::claim(host.kv, unix(host), &caller.id, &key, raw)? {
+            Claim::Replay(outcome) => return Ok(Answer::Replay(outcome)),
+            Claim::Fresh(token) => *claim_token = Some(token),
+        }
+    }
+
+    let cx = Context {
+        host,
+        config,
+        caller: &caller,
+        graph: GraphClient::new(host, config, request_id, DEFAULT_BUDGET),
+        operation: O::OPERATION,
+    };
+    O::act(&cx, input).await.map(Answer::Done)
+}
