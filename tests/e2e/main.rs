@@ -4,6 +4,7 @@
 mod manifest;
 mod meta;
 mod secrets;
+mod tap;
 
 use mfa_tests::{demo_fixture, demo_variables, Sim, Spin, SpinOptions};
 

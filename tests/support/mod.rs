@@ -58,6 +58,8 @@ pub struct AppRegistration {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: String,
+    /// The "Break-glass / protected" group: `protected_group_id` of the demo.
+    pub protected_group_id: String,
 }
 
 pub fn demo_app() -> &'static AppRegistration {
@@ -70,6 +72,14 @@ pub fn demo_app() -> &'static AppRegistration {
             tenant_id: s(&f["tenant"]["id"]),
             client_id: s(&f["apps"][0]["clientId"]),
             client_secret: s(&f["apps"][0]["clientSecret"]),
+            protected_group_id: f["groups"]
+                .as_array()
+                .and_then(|g| {
+                    g.iter()
+                        .find(|g| g["displayName"] == "Break-glass / protected")
+                })
+                .map(|g| s(&g["id"]))
+                .expect("demo fixture has the protected group"),
         }
     })
 }
@@ -142,6 +152,7 @@ pub fn demo_variables(sim_url: &str) -> Vec<(String, String)> {
         ("graph_endpoint", sim_url.to_string()),
         ("login_endpoint", sim_url.to_string()),
         ("callers", callers.to_string()),
+        ("protected_group_id", demo_app().protected_group_id.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

@@ -1,3 +1,7 @@
+// `Refusal` carries a whole problem+json body; it is built once per request,
+// so its size does not matter.
+#![allow(clippy::result_large_err)]
+
 //! The pipeline every mutating operation runs through, written once:
 //! parse -> authorize -> act -> respond, with one audit record per attempt.
 //!
@@ -376,6 +380,18 @@ pub async fn run<O: Operation>(
     }
 }
 
+/// A `user` that is neither a UPN nor an object id has its own contract
+/// code (API.md "Common rules").
+fn invalid_user(mut p: Problem) -> Problem {
+    if p.code == ErrorCode::InvalidRequest
+        && p.extensions.get("field") == Some(&Value::from("user"))
+        && p.detail.contains("neither")
+    {
+        p.code = ErrorCode::InvalidUser;
+    }
+    p
+}
+
 fn push_warning(body: &mut Value, warning: &str) {
     if let Some(w) = body.get_mut("warnings").and_then(Value::as_array_mut) {
         w.push(Value::from(warning));
@@ -411,7 +427,7 @@ async fn pipeline<O: Operation>(
     rate_limit::check_caller(host.kv, unix(host), &config.rate_limits, &caller)
         .map_err(|e| Refusal::refused(e.to_problem()))?;
 
-    let input: O::Input = input::json_body(req)?;
+    let input: O::Input = input::json_body(req).map_err(invalid_user)?;
     draft.user = Some(json!({ "ref": input.user().as_str() }));
     draft.ticket = input.ticket().map(|t| t.as_str().to_string());
     draft.reason = input.reason().map(|r| r.as_str().to_string());

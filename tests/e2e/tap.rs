@@ -1,0 +1,483 @@
+//! `POST /v1/tap` end to end: status, problem+json code and headers, and
+//! what the simulated tenant saw and holds afterwards.
+
+use std::sync::Arc;
+
+use mfa_tests::{demo, Sim, Spin};
+use serde_json::{json, Value};
+
+use crate::stack;
+
+const ALICE: &str = "alice@contoso.com";
+const ALICE_ID: &str = "2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80";
+
+fn bearer(key: &str) -> String {
+    format!("Bearer {key}")
+}
+
+fn post(app: &Spin, key: &str, body: &Value, extra: &[(&str, &str)]) -> mfa_tests::Reply {
+    let auth = bearer(key);
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(extra);
+    app.client().post_json("/v1/tap", body, &h)
+}
+
+/// Graph writes (anything but GET and the token/batch envelopes) in the log.
+fn writes(sim: &Sim) -> Vec<Value> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r["kind"] == "graph" && r["method"] != "GET")
+        .collect()
+}
+
+fn tap_of(sim: &Sim, user_id: &str) -> Option<Value> {
+    let state = sim.state();
+    let user = state["users"]
+        .as_array()?
+        .iter()
+        .find(|u| u["id"] == user_id)?
+        .clone();
+    user["methods"]
+        .as_array()?
+        .iter()
+        .find(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod")
+        .cloned()
+}
+
+/// Rows of the audit table, read straight from the app's SQLite file.
+fn audit_rows(app: &Spin) -> Vec<String> {
+    let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT audit_id, caller, operation, outcome, status, code, details, ticket, request_id FROM audit_records ORDER BY seq")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
+#[test]
+fn issues_a_pass_per_policy_defaults_and_says_nothing_secret_elsewhere() {
+    let (sim, app) = stack(&[]);
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "INC0012345", "reason": "lost phone" }),
+        &[("x-request-id", "req-tap-1")],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    assert_eq!(r.header("x-request-id"), Some("req-tap-1"));
+    let b = r.json();
+    assert_eq!(b["user"]["id"], ALICE_ID);
+    assert_eq!(b["user"]["userPrincipalName"], ALICE);
+    assert_eq!(b["lifetimeInMinutes"], 60);
+    assert_eq!(b["isUsableOnce"], false);
+    assert_eq!(b["replaced"], false);
+    assert_eq!(b["ticket"], "INC0012345");
+    assert!(b["auditId"].as_str().unwrap().starts_with("aud_"));
+    let pass = b["temporaryAccessPass"].as_str().unwrap().to_string();
+    assert_eq!(pass.chars().count(), 8);
+
+    // The tenant holds that pass, created by exactly one write.
+    let held = tap_of(&sim, ALICE_ID).expect("alice has a pass");
+    assert_eq!(held["temporaryAccessPass"], pass);
+    assert_eq!(held["id"], b["methodId"]);
+    let w = writes(&sim);
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert_eq!(w[0]["method"], "POST");
+    assert_eq!(
+        w[0]["path"],
+        format!("/v1.0/users/{ALICE_ID}/authentication/temporaryAccessPassMethods")
+    );
+    assert_eq!(
+        w[0]["body"],
+        json!({ "lifetimeInMinutes": 60, "isUsableOnce": false })
+    );
+    // Every Graph call carried our request id.
+    for req in sim
+        .requests()
+        .iter()
+        .filter(|r| r["kind"] != "token" && r["batchParent"].is_null())
+    {
+        assert_eq!(req["headers"]["client-request-id"], "req-tap-1", "{req}");
+    }
+
+    // No pass, key or secret in logs or the audit trail.
+    let logs = app.logs();
+    let audit = audit_rows(&app).join("\n");
+    assert!(
+        audit.contains("|helpdesk|tap|succeeded|201|None|"),
+        "{audit}"
+    );
+    assert!(audit.contains("req-tap-1"));
+    for secret in [
+        pass.as_str(),
+        demo::helpdesk_key(),
+        &mfa_tests::demo_app().client_secret,
+    ] {
+        assert!(!logs.contains(secret), "secret in logs");
+        assert!(!audit.contains(secret), "secret in audit");
+    }
+}
+
+#[test]
+fn callers_are_authenticated_and_scoped_before_graph_is_touched() {
+    let (sim, app) = stack(&[]);
+    let body = json!({ "user": ALICE, "ticket": "INC1" });
+    let r = app.client().post_json("/v1/tap", &body, &[]);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    assert_eq!(r.json()["code"], "unauthorized");
+    let r = post(&app, "not-a-key", &body, &[]);
+    assert_eq!(r.status, 401);
+    let r = post(&app, demo::reader_key(), &body, &[]);
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "insufficient_scope");
+    assert!(
+        sim.requests()
+            .iter()
+            .all(|r| r["kind"] == "token" || r["method"] == "GET")
+            && writes(&sim).is_empty()
+    );
+    assert!(
+        sim.requests().iter().all(|r| r["kind"] != "graph"),
+        "no Graph call before authorization"
+    );
+    let audit = audit_rows(&app).join("\n");
+    assert!(
+        audit.contains("|unauthenticated|tap|refused|401|Some(\"unauthorized\")"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("|reader|tap|refused|403|Some(\"insufficient_scope\")"),
+        "{audit}"
+    );
+}
+
+#[test]
+fn every_refusal_of_the_contract_with_no_write() {
+    let (sim, app) = stack(&[]);
+    let cases: &[(Value, u16, &str)] = &[
+        (
+            json!({ "user": "dave@contoso.com", "ticket": "T" }),
+            409,
+            "user_disabled",
+        ),
+        (
+            json!({ "user": "nobody@contoso.com", "ticket": "T" }),
+            404,
+            "user_not_found",
+        ),
+        (
+            json!({ "user": "alice", "ticket": "T" }),
+            400,
+            "invalid_user",
+        ),
+        (json!({ "user": ALICE }), 400, "invalid_request"),
+        (
+            json!({ "user": ALICE, "ticket": "T", "lifetimeInMinute": 60 }),
+            400,
+            "unknown_field",
+        ),
+        (
+            json!({ "user": ALICE, "ticket": "T", "lifetimeInMinutes": "60" }),
+            400,
+            "invalid_request",
+        ),
+        (
+            json!({ "user": ALICE, "ticket": "T", "lifetimeInMinutes": 5000 }),
+            400,
+            "lifetime_out_of_range",
+        ),
+        (
+            json!({ "user": ALICE, "ticket": "T", "lifetimeInMinutes": 30 }),
+            400,
+            "lifetime_out_of_range",
+        ),
+        (
+            json!({ "user": "frank@contoso.com", "ticket": "T" }),
+            409,
+            "user_not_in_tap_policy_scope",
+        ),
+        (
+            json!({ "user": "erin@contoso.com", "ticket": "T" }),
+            409,
+            "user_not_in_tap_policy_scope",
+        ),
+        (
+            json!({ "user": "carol@contoso.com", "ticket": "T" }),
+            409,
+            "tap_exists",
+        ),
+        (
+            json!({ "user": "adele.admin@contoso.com", "ticket": "T" }),
+            403,
+            "protected_user",
+        ),
+        (
+            json!({ "user": "henry@contoso.com", "ticket": "T" }),
+            403,
+            "protected_user",
+        ),
+        (
+            json!({ "user": "grace@contoso.com", "ticket": "T" }),
+            403,
+            "protected_user",
+        ),
+        (
+            json!({ "user": "diego@contoso.com", "ticket": "T" }),
+            403,
+            "protected_user",
+        ),
+    ];
+    for (body, status, code) in cases {
+        let r = post(&app, demo::helpdesk_key(), body, &[]);
+        assert_eq!(r.status, *status, "{body}: {}", r.body);
+        assert_eq!(r.header("content-type"), Some("application/problem+json"));
+        let p = r.json();
+        assert_eq!(p["code"], *code, "{body}: {p}");
+        assert_eq!(p["status"], *status);
+    }
+    let p = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T", "lifetimeInMinutes": 5000 }),
+        &[],
+    )
+    .json();
+    assert_eq!(
+        p["lifetimeBounds"],
+        json!({ "minimum": 60, "maximum": 480 })
+    );
+    assert!(writes(&sim).is_empty(), "{:?}", writes(&sim));
+    // Carol still has her original pass.
+    assert_eq!(
+        tap_of(&sim, "cc021cbe-b06c-56d6-adba-dce95908c862").unwrap()["temporaryAccessPass"],
+        "Xk7#pQ2w"
+    );
+}
+
+#[test]
+fn body_edges_are_4xx() {
+    let (_sim, app) = stack(&[]);
+    let auth = bearer(demo::helpdesk_key());
+    let c = app.client();
+    let r = c.send(
+        "POST",
+        "/v1/tap",
+        &[("authorization", &auth), ("content-type", "text/plain")],
+        Some(b"{}".to_vec()),
+    );
+    assert_eq!(r.status, 415);
+    let big = vec![b' '; 70 * 1024];
+    let r = c.send(
+        "POST",
+        "/v1/tap",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(big),
+    );
+    assert_eq!(r.status, 413);
+    let r = c.send(
+        "POST",
+        "/v1/tap",
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Some(b"{not json".to_vec()),
+    );
+    assert_eq!(r.status, 400);
+    assert_eq!(r.json()["code"], "invalid_request");
+    let r = c.get("/v1/tap");
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
+}
+
+#[test]
+fn privileged_callers_may_act_on_protected_users_and_replace_passes() {
+    let (sim, app) = stack(&[]);
+    let r = post(
+        &app,
+        demo::admin_key(),
+        &json!({ "user": "adele.admin@contoso.com", "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+
+    let carol = "cc021cbe-b06c-56d6-adba-dce95908c862";
+    sim.clear_requests();
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": "carol@contoso.com", "ticket": "T", "replaceExisting": true, "lifetimeInMinutes": 120, "isUsableOnce": true }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = r.json();
+    assert_eq!(b["replaced"], true);
+    assert_eq!(b["lifetimeInMinutes"], 120);
+    let w = writes(&sim);
+    assert_eq!(w.len(), 2, "{w:?}");
+    assert_eq!(w[0]["method"], "DELETE");
+    assert_eq!(w[1]["method"], "POST");
+    assert_eq!(
+        w[1]["body"],
+        json!({ "lifetimeInMinutes": 120, "isUsableOnce": true })
+    );
+    assert_eq!(
+        tap_of(&sim, carol).unwrap()["temporaryAccessPass"],
+        b["temporaryAccessPass"]
+    );
+}
+
+#[test]
+fn idempotency_replays_without_the_pass_and_refuses_a_changed_body() {
+    let (sim, app) = stack(&[]);
+    let body = json!({ "user": ALICE, "ticket": "INC7" });
+    let key = [("idempotency-key", "delivery-7")];
+    let first = post(&app, demo::helpdesk_key(), &body, &key);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = post(&app, demo::helpdesk_key(), &body, &key);
+    assert_eq!(again.status, 201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    let a = again.json();
+    assert!(a.get("temporaryAccessPass").is_none());
+    assert_eq!(a["passRedacted"], true);
+    assert_eq!(a["methodId"], first.json()["methodId"]);
+    let other = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "INC8" }),
+        &key,
+    );
+    assert_eq!(other.status, 422);
+    assert_eq!(other.json()["code"], "idempotency_key_reused");
+    assert_eq!(writes(&sim).len(), 1);
+}
+
+#[test]
+fn fifty_concurrent_deliveries_make_one_graph_write() {
+    let (sim, app) = stack(&[("rate_limits", Some("{\"callerPerMinute\":1000}"))]);
+    let app = Arc::new(app);
+    let threads: Vec<_> = (0..50)
+        .map(|_| {
+            let app = app.clone();
+            std::thread::spawn(move || {
+                post(
+                    &app,
+                    demo::helpdesk_key(),
+                    &json!({ "user": ALICE, "ticket": "INC50" }),
+                    &[("idempotency-key", "storm-1")],
+                )
+                .status
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 409),
+        "{statuses:?}"
+    );
+    assert!(statuses.contains(&201));
+    let creates: Vec<_> = writes(&sim)
+        .into_iter()
+        .filter(|w| w["method"] == "POST")
+        .collect();
+    assert_eq!(creates.len(), 1, "{creates:?}");
+}
+
+#[test]
+fn a_throttled_create_is_retried_after_retry_after_and_creates_one_pass() {
+    let (sim, app) = stack(&[]);
+    sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 429, "retryAfter": 1, "count": 1 }));
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let creates: Vec<_> = writes(&sim)
+        .into_iter()
+        .filter(|w| w["method"] == "POST")
+        .collect();
+    assert_eq!(
+        creates
+            .iter()
+            .map(|c| c["status"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [429, 201]
+    );
+    assert_eq!(
+        tap_of(&sim, ALICE_ID).unwrap()["temporaryAccessPass"],
+        r.json()["temporaryAccessPass"]
+    );
+
+    // Throttled past the budget: 503 graph_throttled saying nothing changed.
+    sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 429, "retryAfter": 30, "count": 1 }));
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": "bob@contoso.com", "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.header("retry-after").is_some());
+    let p = r.json();
+    assert_eq!(p["code"], "graph_throttled");
+    assert_eq!(p["changed"], "nothing was changed");
+    assert!(tap_of(&sim, "48b85567-7c29-53ed-b888-e7aef7ddc561").is_none());
+}
+
+#[test]
+fn signed_webhooks_are_accepted_once() {
+    let (sim, app) = stack(&[]);
+    let secret = demo::webhook_secret();
+    let bytes = base64_decode(&secret["whsec_".len()..]);
+    let body = json!({ "user": "bob@contoso.com", "ticket": "SN-1" }).to_string();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = mfa_core::auth::webhook::sign(&bytes, "msg_1", ts, body.as_bytes());
+    let ts = ts.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("webhook-id", "msg_1"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let r = app
+        .client()
+        .send("POST", "/v1/tap", &headers, Some(body.clone().into_bytes()));
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = app
+        .client()
+        .send("POST", "/v1/tap", &headers, Some(body.into_bytes()));
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "replayed_webhook");
+    assert_eq!(writes(&sim).len(), 1);
+    assert!(!app.logs().contains(&secret["whsec_".len()..]));
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
