@@ -481,3 +481,157 @@ fn base64_decode(s: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
+
+/// The demo fixture with its TAP policy changed by `edit`, loaded into `sim`.
+fn reseed_with_policy(sim: &Sim, edit: impl Fn(&mut Value)) {
+    let mut f: Value =
+        serde_json::from_str(&std::fs::read_to_string(mfa_tests::demo_fixture()).unwrap()).unwrap();
+    for c in f["authenticationMethodsPolicy"]["configurations"]
+        .as_array_mut()
+        .unwrap()
+    {
+        if c["id"] == "TemporaryAccessPass" {
+            edit(c);
+        }
+    }
+    let r = sim.client().post_json("/_sim/reset", &f, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn tenant_policy_rules_disabled_and_one_time_only() {
+    let (sim, app) = stack(&[]);
+    reseed_with_policy(&sim, |c| c["state"] = json!("disabled"));
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (409, json!("tap_policy_disabled")),
+        "{}",
+        r.body
+    );
+
+    reseed_with_policy(&sim, |c| c["isUsableOnce"] = json!(true));
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T", "isUsableOnce": false }),
+        &[],
+    );
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (400, json!("usable_once_required")),
+        "{}",
+        r.body
+    );
+    assert!(writes(&sim).is_empty());
+    // The policy default applies when the caller does not say.
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.json()["isUsableOnce"], true);
+}
+
+#[test]
+fn deployment_cap_bounds_the_lifetime() {
+    let (_sim, app) = stack(&[("tap_max_lifetime_minutes", Some("120"))]);
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T", "lifetimeInMinutes": 240 }),
+        &[],
+    );
+    assert_eq!(r.status, 400);
+    let p = r.json();
+    assert_eq!(p["code"], "lifetime_out_of_range");
+    assert_eq!(
+        p["lifetimeBounds"],
+        json!({ "minimum": 60, "maximum": 120 })
+    );
+    assert!(
+        p["detail"].as_str().unwrap().contains("60")
+            && p["detail"].as_str().unwrap().contains("120")
+    );
+}
+
+#[test]
+fn rate_limits_answer_429_with_retry_after() {
+    let (sim, app) = stack(&[(
+        "rate_limits",
+        Some("{\"callerPerMinute\":100,\"tapPerUserPerDay\":2}"),
+    )]);
+    let body = json!({ "user": "bob@contoso.com", "ticket": "T", "replaceExisting": true });
+    for _ in 0..2 {
+        assert_eq!(post(&app, demo::helpdesk_key(), &body, &[]).status, 201);
+    }
+    let r = post(&app, demo::helpdesk_key(), &body, &[]);
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(r.json()["code"], "rate_limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=86_400).contains(&retry));
+    assert_eq!(
+        writes(&sim)
+            .iter()
+            .filter(|w| w["method"] == "POST")
+            .count(),
+        2
+    );
+
+    let (_sim2, app2) = stack(&[("rate_limits", Some("{\"callerPerMinute\":2}"))]);
+    let probe = json!({ "user": "nobody@contoso.com", "ticket": "T" });
+    assert_eq!(post(&app2, demo::helpdesk_key(), &probe, &[]).status, 404);
+    assert_eq!(post(&app2, demo::helpdesk_key(), &probe, &[]).status, 404);
+    let r = post(&app2, demo::helpdesk_key(), &probe, &[]);
+    assert_eq!(r.status, 429);
+    assert!(r.header("retry-after").is_some());
+    // Another caller has its own budget.
+    assert_eq!(post(&app2, demo::admin_key(), &probe, &[]).status, 404);
+}
+
+#[test]
+fn bad_configuration_is_500_misconfigured_naming_the_variable() {
+    let (_sim, app) = stack(&[(
+        "callers",
+        Some("[{\"id\":\"x\",\"keySha256\":\"SECRET-NOT-HEX\",\"scopes\":[\"tap\"]}]"),
+    )]);
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 500);
+    let p = r.json();
+    assert_eq!(p["code"], "misconfigured");
+    assert_eq!(p["variable"], "callers");
+    assert!(!r.body.contains("SECRET") && !app.logs().contains("SECRET"));
+}
+
+#[test]
+fn graph_errors_keep_graphs_code_and_request_id() {
+    let (sim, app) = stack(&[]);
+    sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 403, "errorCode": "Authorization_RequestDenied", "count": 1 }));
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": ALICE, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 502, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["code"], "graph_error");
+    assert_eq!(p["graphErrorCode"], "Authorization_RequestDenied");
+    let logged = writes(&sim)
+        .into_iter()
+        .find(|w| w["method"] == "POST")
+        .unwrap();
+    assert_eq!(p["graphRequestId"], logged["requestId"]);
+}
