@@ -635,3 +635,62 @@ fn graph_errors_keep_graphs_code_and_request_id() {
         .unwrap();
     assert_eq!(p["graphRequestId"], logged["requestId"]);
 }
+
+#[test]
+fn guest_upns_are_percent_encoded_for_graph() {
+    let (sim, app) = stack(&[]);
+    let guest = "jo_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+    let r = post(
+        &app,
+        demo::helpdesk_key(),
+        &json!({ "user": guest, "ticket": "T" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = r.json();
+    assert_eq!(b["user"]["userPrincipalName"], guest);
+    assert!(b["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|w| w.as_str().unwrap().contains("guest")));
+    let user_read = sim
+        .requests()
+        .into_iter()
+        .find(|r| r["path"] == format!("/v1.0/users/{guest}"))
+        .expect("the guest was read by UPN");
+    assert_eq!(
+        user_read["rawPath"],
+        "/v1.0/users/jo_fabrikam.com%23EXT%23@contoso.onmicrosoft.com"
+    );
+}
+
+#[test]
+fn a_webhook_answered_with_a_5xx_can_be_redelivered() {
+    let (sim, app) = stack(&[]);
+    sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 500, "errorCode": "generalException", "count": 1 }));
+    let bytes = base64_decode(&demo::webhook_secret()["whsec_".len()..]);
+    let body = json!({ "user": ALICE, "ticket": "SN-9" }).to_string();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = mfa_core::auth::webhook::sign(&bytes, "msg_retry", ts, body.as_bytes());
+    let ts = ts.to_string();
+    let headers = [
+        ("content-type", "application/json"),
+        ("idempotency-key", "sn-9"),
+        ("webhook-id", "msg_retry"),
+        ("webhook-timestamp", ts.as_str()),
+        ("webhook-signature", sig.as_str()),
+    ];
+    let first = app
+        .client()
+        .send("POST", "/v1/tap", &headers, Some(body.clone().into_bytes()));
+    assert_eq!(first.status, 502, "{}", first.body);
+    let retry = app
+        .client()
+        .send("POST", "/v1/tap", &headers, Some(body.into_bytes()));
+    assert_eq!(retry.status, 201, "{}", retry.body);
+    assert!(tap_of(&sim, ALICE_ID).is_some());
+}
