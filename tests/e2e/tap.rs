@@ -449,32 +449,46 @@ fn a_throttled_create_is_retried_after_retry_after_and_creates_one_pass() {
 #[test]
 fn signed_webhooks_are_accepted_once() {
     let (sim, app) = stack(&[]);
-    let secret = demo::webhook_secret();
-    let bytes = base64_decode(&secret["whsec_".len()..]);
     let body = json!({ "user": "bob@contoso.com", "ticket": "SN-1" }).to_string();
+    let headers = webhook_headers("msg_1", &body);
+    let r = send_webhook(&app, &headers, &body);
+    assert_eq!(r.status, 201, "{}", r.body);
+    let r = send_webhook(&app, &headers, &body);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.json()["code"], "replayed_webhook");
+    assert_eq!(writes(&sim).len(), 1);
+    assert!(!app
+        .logs()
+        .contains(&demo::webhook_secret()["whsec_".len()..]));
+}
+
+/// Standard Webhooks headers for `body`, signed now with the demo
+/// `servicenow` secret.
+fn webhook_headers(id: &str, body: &str) -> Vec<(String, String)> {
+    let secret = base64_decode(&demo::webhook_secret()["whsec_".len()..]);
     let ts = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let sig = mfa_core::auth::webhook::sign(&bytes, "msg_1", ts, body.as_bytes());
-    let ts = ts.to_string();
-    let headers = [
-        ("content-type", "application/json"),
-        ("webhook-id", "msg_1"),
-        ("webhook-timestamp", ts.as_str()),
-        ("webhook-signature", sig.as_str()),
-    ];
-    let r = app
-        .client()
-        .send("POST", "/v1/tap", &headers, Some(body.clone().into_bytes()));
-    assert_eq!(r.status, 201, "{}", r.body);
-    let r = app
-        .client()
-        .send("POST", "/v1/tap", &headers, Some(body.into_bytes()));
-    assert_eq!(r.status, 401);
-    assert_eq!(r.json()["code"], "replayed_webhook");
-    assert_eq!(writes(&sim).len(), 1);
-    assert!(!app.logs().contains(&secret["whsec_".len()..]));
+    let sig = mfa_core::auth::webhook::sign(&secret, id, ts, body.as_bytes());
+    [
+        ("content-type", "application/json".to_string()),
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", sig),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn send_webhook(app: &Spin, headers: &[(String, String)], body: &str) -> mfa_tests::Reply {
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    app.client()
+        .send("POST", "/v1/tap", &h, Some(body.as_bytes().to_vec()))
 }
 
 fn base64_decode(s: &str) -> Vec<u8> {
@@ -669,28 +683,12 @@ fn guest_upns_are_percent_encoded_for_graph() {
 fn a_webhook_answered_with_a_5xx_can_be_redelivered() {
     let (sim, app) = stack(&[]);
     sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 500, "errorCode": "generalException", "count": 1 }));
-    let bytes = base64_decode(&demo::webhook_secret()["whsec_".len()..]);
     let body = json!({ "user": ALICE, "ticket": "SN-9" }).to_string();
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = mfa_core::auth::webhook::sign(&bytes, "msg_retry", ts, body.as_bytes());
-    let ts = ts.to_string();
-    let headers = [
-        ("content-type", "application/json"),
-        ("idempotency-key", "sn-9"),
-        ("webhook-id", "msg_retry"),
-        ("webhook-timestamp", ts.as_str()),
-        ("webhook-signature", sig.as_str()),
-    ];
-    let first = app
-        .client()
-        .send("POST", "/v1/tap", &headers, Some(body.clone().into_bytes()));
+    let mut headers = webhook_headers("msg_retry", &body);
+    headers.push(("idempotency-key".into(), "sn-9".into()));
+    let first = send_webhook(&app, &headers, &body);
     assert_eq!(first.status, 502, "{}", first.body);
-    let retry = app
-        .client()
-        .send("POST", "/v1/tap", &headers, Some(body.into_bytes()));
+    let retry = send_webhook(&app, &headers, &body);
     assert_eq!(retry.status, 201, "{}", retry.body);
     assert!(tap_of(&sim, ALICE_ID).is_some());
 }
