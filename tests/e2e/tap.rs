@@ -401,6 +401,22 @@ fn fifty_concurrent_deliveries_make_one_graph_write() {
         .filter(|w| w["method"] == "POST")
         .collect();
     assert_eq!(creates.len(), 1, "{creates:?}");
+
+    // Fifty concurrent audit appends, one unforked chain.
+    let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT prev_hash, hash FROM audit_records ORDER BY seq")
+        .unwrap();
+    let links: Vec<(String, String)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(links.len(), 50);
+    assert_eq!(links[0].0, "0".repeat(64));
+    for pair in links.windows(2) {
+        assert_eq!(pair[1].0, pair[0].1, "chain forked");
+    }
 }
 
 #[test]
