@@ -1,6 +1,7 @@
 //! Types that carry meaning: parsed once at the boundary, trusted afterwards.
 
 mod instant;
+mod phone;
 mod scope;
 mod secret;
 mod text;
@@ -9,6 +10,7 @@ mod user_ref;
 mod verification;
 
 pub use instant::Instant;
+pub use phone::{PhoneError, PhoneNumber, PhoneType};
 pub use scope::{Scope, UnknownScope};
 pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
