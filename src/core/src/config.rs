@@ -14,7 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::ports::Variables;
-use crate::types::{Scope, Secret};
+use crate::types::{is_guid, Scope, Secret};
 
 /// Every variable of the contract, spelled once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -338,15 +338,6 @@ impl Config {
             require_verification,
         })
     }
-}
-
-fn is_guid(s: &str) -> bool {
-    let b = s.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, c)| match i {
-            8 | 13 | 18 | 23 => *c == b'-',
-            _ => c.is_ascii_hexdigit(),
-        })
 }
 
 fn parse_guid(variable: Variable, raw: &str) -> Result<String, ConfigError> {

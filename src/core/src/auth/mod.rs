@@ -21,8 +21,6 @@ pub mod caller;
 pub mod rate_limit;
 pub mod webhook;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use http::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use subtle::{Choice, ConditionallySelectable};
 
@@ -107,7 +105,7 @@ pub fn authenticate(
 ) -> Result<Caller, AuthError> {
     let callers = &config.callers;
     if headers.contains_key(webhook::SIGNATURE) {
-        let now = unix_now(host.clock.now());
+        let now = crate::types::unix_secs(host.clock.now());
         return webhook::authenticate(callers, headers, raw_body, host.kv, now);
     }
     if headers.contains_key(AUTHORIZATION) {
@@ -117,13 +115,6 @@ pub fn authenticate(
         return Err(AuthError::MissingHeader(webhook::SIGNATURE));
     }
     Err(AuthError::NoCredentials)
-}
-
-/// Unix seconds; a clock before 1970 reads as 0 (and then refuses webhooks).
-pub(crate) fn unix_now(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// The index of the (last) matching candidate, chosen without branching on

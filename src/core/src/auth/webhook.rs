@@ -282,7 +282,7 @@ mod tests {
     }
 
     fn now(w: &World) -> u64 {
-        super::super::unix_now(crate::ports::Clock::now(&w.clock))
+        crate::types::unix_secs(crate::ports::Clock::now(&w.clock))
     }
 
     fn headers(id: &str, ts: &str, sig: &str) -> HeaderMap {

@@ -184,6 +184,28 @@ impl<'a> GraphClient<'a> {
         )
     }
 
+    /// Waits out throttling before retry number `attempt`, or says the
+    /// budget is spent (`graph_throttled`).
+    fn back_off(
+        &self,
+        retry_after: Option<Duration>,
+        attempt: &mut u32,
+        request_id: Option<String>,
+    ) -> Result<(), GraphError> {
+        let wait = self
+            .wait_for(retry_after, *attempt)
+            .ok_or(GraphError::Throttled {
+                retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(5),
+                request_id,
+            })?;
+        self.host.clock.sleep(wait);
+        *attempt += 1;
+        let mut t = self.traffic.get();
+        t.retries += 1;
+        self.traffic.set(t);
+        Ok(())
+    }
+
     /// Seconds to wait before a retry, if the budget allows one.
     fn wait_for(&self, retry_after: Option<Duration>, attempt: u32) -> Option<Duration> {
         let wait = retry_after.unwrap_or(FIRST_BACKOFF * 2u32.saturating_pow(attempt));
@@ -269,22 +291,8 @@ impl<'a> GraphClient<'a> {
                 continue;
             }
             if matches!(res.status, 429 | 503 | 504) {
-                match self.wait_for(retry_after, attempt) {
-                    Some(wait) => {
-                        self.host.clock.sleep(wait);
-                        attempt += 1;
-                        let mut t = self.traffic.get();
-                        t.retries += 1;
-                        self.traffic.set(t);
-                        continue;
-                    }
-                    None => {
-                        return Err(GraphError::Throttled {
-                            retry_after_secs: retry_after.map(|d| d.as_secs().max(1)).unwrap_or(5),
-                            request_id: res.request_id,
-                        })
-                    }
-                }
+                self.back_off(retry_after, &mut attempt, res.request_id)?;
+                continue;
             }
             return Ok(res);
         }
@@ -406,21 +414,7 @@ impl<'a> GraphClient<'a> {
             if pending.is_empty() {
                 break;
             }
-            match self.wait_for(longest, attempt) {
-                Some(wait) => {
-                    self.host.clock.sleep(wait);
-                    attempt += 1;
-                    let mut t = self.traffic.get();
-                    t.retries += 1;
-                    self.traffic.set(t);
-                }
-                None => {
-                    return Err(GraphError::Throttled {
-                        retry_after_secs: longest.map(|d| d.as_secs().max(1)).unwrap_or(5),
-                        request_id: None,
-                    })
-                }
-            }
+            self.back_off(longest, &mut attempt, None)?;
         }
         Ok(answers
             .into_iter()

@@ -2,8 +2,6 @@
 //! key-value store until shortly before it expires, so a deployment asks the
 //! login endpoint once per token lifetime rather than once per request.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use http::header::{ACCEPT, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -50,12 +48,6 @@ struct TokenErrorResponse {
     error_description: String,
 }
 
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The cache key names the credential's audience, not the secret: a token is
 /// for one tenant, one app and one cloud (FACTS §1 "National clouds").
 fn cache_key(config: &Config) -> String {
@@ -99,7 +91,7 @@ fn token_request(config: &Config) -> crate::ports::OutboundRequest {
 
 /// A cached token if one is still fresh, else a new one (then cached).
 pub async fn app_token(config: &Config, host: &Host<'_>) -> Result<AppToken, GraphError> {
-    let now = unix(host.clock.now());
+    let now = crate::types::unix_secs(host.clock.now());
     let key = cache_key(config);
     if let Some(bytes) = host.kv.get(&key)? {
         if let Ok(c) = serde_json::from_slice::<CachedToken>(&bytes) {

@@ -206,11 +206,7 @@ fn verification_required() -> Refusal {
 }
 
 fn unix(host: &Host<'_>) -> u64 {
-    host.clock
-        .now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    crate::types::unix_secs(host.clock.now())
 }
 
 /// What the audit record is built from, filled in as the pipeline learns it.

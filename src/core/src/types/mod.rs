@@ -14,6 +14,6 @@ pub use phone::{PhoneError, PhoneNumber, PhoneType};
 pub use scope::{Scope, UnknownScope};
 pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
-pub use time::rfc3339;
-pub use user_ref::{encode_segment, UserRef, UserRefError};
+pub use time::{rfc3339, unix_secs};
+pub use user_ref::{encode_segment, is_guid, UserRef, UserRefError};
 pub use verification::{Verification, VerificationMethod};

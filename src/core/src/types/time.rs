@@ -12,3 +12,10 @@ pub fn rfc3339(t: SystemTime) -> String {
         .unwrap_or(OffsetDateTime::UNIX_EPOCH);
     t.format(&Rfc3339).unwrap_or_default()
 }
+
+/// Unix seconds (0 before the epoch): the key-value store's clock.
+pub fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

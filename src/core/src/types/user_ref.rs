@@ -33,7 +33,8 @@ pub enum UserRefError {
     Neither,
 }
 
-pub(crate) fn is_guid(s: &str) -> bool {
+/// `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex: an Entra object id.
+pub fn is_guid(s: &str) -> bool {
     let b = s.as_bytes();
     b.len() == 36
         && b.iter().enumerate().all(|(i, c)| match i {
