@@ -28,6 +28,10 @@ pub enum Component {
     Meta,
     /// `POST /v1/tap`.
     Tap,
+    /// `POST /v1/reset`.
+    Reset,
+    /// `POST /v1/phone`.
+    Phone,
 }
 
 impl Component {
@@ -35,6 +39,8 @@ impl Component {
         match self {
             Component::Meta => "meta",
             Component::Tap => "tap",
+            Component::Reset => "reset",
+            Component::Phone => "phone",
         }
     }
 }
@@ -51,6 +57,8 @@ enum Op {
     Healthz,
     Readyz,
     IssueTap,
+    ResetMfa,
+    AddPhone,
 }
 
 const META_ROUTES: &[Route] = &[
@@ -72,10 +80,24 @@ const TAP_ROUTES: &[Route] = &[Route {
     op: Op::IssueTap,
 }];
 
+const RESET_ROUTES: &[Route] = &[Route {
+    path: "/v1/reset",
+    methods: &[Method::POST],
+    op: Op::ResetMfa,
+}];
+
+const PHONE_ROUTES: &[Route] = &[Route {
+    path: "/v1/phone",
+    methods: &[Method::POST],
+    op: Op::AddPhone,
+}];
+
 fn routes(component: Component) -> &'static [Route] {
     match component {
         Component::Meta => META_ROUTES,
         Component::Tap => TAP_ROUTES,
+        Component::Reset => RESET_ROUTES,
+        Component::Phone => PHONE_ROUTES,
     }
 }
 
@@ -147,6 +169,8 @@ async fn dispatch(
         Op::Healthz => Ok(ops::meta::healthz()),
         Op::Readyz => ops::meta::readyz(host).await,
         Op::IssueTap => ops::mutation::run::<ops::issue_tap::IssueTap>(req, host, request_id).await,
+        Op::ResetMfa => ops::mutation::run::<ops::reset::ResetMfa>(req, host, request_id).await,
+        Op::AddPhone => ops::mutation::run::<ops::add_phone::AddPhone>(req, host, request_id).await,
     }
 }
 

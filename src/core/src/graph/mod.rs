@@ -3,6 +3,8 @@
 
 pub mod client;
 pub mod error;
+pub mod methods;
+pub mod phones;
 pub mod privileged;
 pub mod tap;
 pub mod token;

@@ -13,7 +13,7 @@ use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
-use crate::graph::{privileged, tap, users, GraphError};
+use crate::graph::{tap, GraphError};
 use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
@@ -60,31 +60,17 @@ impl Operation for IssueTap {
     const SCOPE: Scope = Scope::Tap;
 
     async fn act(cx: &Context<'_>, input: TapInput) -> Result<Done, Refusal> {
-        let reads = cx
-            .graph
-            .batch(&[
-                users::get_user(&input.user),
-                users::get_memberships(&input.user),
-                tap::policy_request(),
-                tap::existing_request(&input.user),
-            ])
-            .await
-            .map_err(Refusal::graph)?;
-        let [user, memberships, policy, existing]: [_; 4] =
-            reads.try_into().expect("four answers for four requests");
-
-        let user = cx.resolve_user(&input.user, user)?;
-        let summary = Some(user.summary.clone());
-        let memberships =
-            users::parse_memberships(memberships).map_err(|e| Refusal::graph(e).about(&summary))?;
-        let holders = privileged::role_holders(&cx.graph, cx.host, cx.now_unix())
-            .await
-            .map_err(|e| Refusal::graph(e).about(&summary))?;
-        let reasons = privileged::reasons(&user, &memberships, &holders, cx.config);
-        cx.guard_protected(&reasons)
-            .map_err(|r| r.about(&summary))?;
-        cx.require_verification(!reasons.is_empty(), input.verification.as_ref())
-            .map_err(|r| r.about(&summary))?;
+        let (target, [policy, existing]) = cx
+            .target(
+                &input.user,
+                input.verification.as_ref(),
+                [tap::policy_request(), tap::existing_request(&input.user)],
+            )
+            .await?;
+        let summary = target.summary();
+        let user = &target.user;
+        let memberships = &target.memberships;
+        let reasons = &target.protection;
 
         let policy = tap::parse_policy(policy).map_err(|e| Refusal::graph(e).about(&summary))?;
         let refuse = |code: ErrorCode, detail: String| {

@@ -27,9 +27,9 @@ use crate::audit::{self, AuditEntry, Outcome};
 use crate::auth::{self, rate_limit, Caller, CredentialKind};
 use crate::config::{Config, MutatingOperation, VerificationRequirement};
 use crate::graph::client::DEFAULT_BUDGET;
-use crate::graph::privileged::ProtectionReason;
+use crate::graph::privileged::{self, ProtectionReason};
 use crate::graph::users::{self, DirectoryUser, UserSummary};
-use crate::graph::{GraphClient, GraphError, GraphResponse};
+use crate::graph::{BatchRequest, GraphClient, GraphError, GraphResponse};
 use crate::ports::Host;
 use crate::service::{Body, Request};
 use crate::types::{IdempotencyKey, Reason, Scope, Ticket, UserRef, Verification};
@@ -72,6 +72,8 @@ pub struct Refusal {
     /// What had already changed when it stopped (API.md: a throttled answer
     /// says exactly what was and was not changed).
     pub changed: Option<String>,
+    /// What the audit record keeps beyond the problem's detail.
+    pub details: Option<Value>,
 }
 
 impl Refusal {
@@ -80,6 +82,7 @@ impl Refusal {
             problem,
             user: None,
             changed: None,
+            details: None,
         }
     }
 
@@ -99,11 +102,40 @@ impl Refusal {
         self.changed = Some(what.to_string());
         self
     }
+
+    pub fn details(mut self, details: Value) -> Refusal {
+        self.details = Some(details);
+        self
+    }
 }
 
 impl From<Problem> for Refusal {
     fn from(p: Problem) -> Refusal {
         Refusal::refused(p)
+    }
+}
+
+/// The user an operation changes, once the common guards let it through.
+pub struct Target {
+    pub user: DirectoryUser,
+    /// Groups and roles the user is in (transitively): id, name.
+    pub memberships: Vec<(String, String)>,
+    /// Why the user is protected; empty for an ordinary user.
+    pub protection: Vec<ProtectionReason>,
+}
+
+impl Target {
+    pub fn id(&self) -> &str {
+        &self.user.summary.id
+    }
+
+    /// For [`Refusal::about`] and [`Done::user`].
+    pub fn summary(&self) -> Option<UserSummary> {
+        Some(self.user.summary.clone())
+    }
+
+    pub fn is_protected(&self) -> bool {
+        !self.protection.is_empty()
     }
 }
 
@@ -121,12 +153,57 @@ impl Context<'_> {
         unix(self.host)
     }
 
-    /// The contract's answers for an unknown or disabled user.
-    pub fn resolve_user(
+    /// Reads the user and their memberships in one `$batch` with the
+    /// operation's own `reads`, then applies the guards every mutation
+    /// shares: unknown (404) and disabled (409) users, protected users
+    /// without the `privileged` scope (403), and verification evidence for
+    /// protected users where the deployment asks for it. Nothing is written.
+    pub async fn target<const N: usize>(
         &self,
         asked: &UserRef,
-        res: GraphResponse,
-    ) -> Result<DirectoryUser, Refusal> {
+        verification: Option<&Verification>,
+        reads: [BatchRequest; N],
+    ) -> Result<(Target, [GraphResponse; N]), Refusal> {
+        let mut requests = vec![users::get_user(asked), users::get_memberships(asked)];
+        requests.extend(reads);
+        let mut answers = self
+            .graph
+            .batch(&requests)
+            .await
+            .map_err(Refusal::graph)?
+            .into_iter();
+        let (Some(user), Some(memberships)) = (answers.next(), answers.next()) else {
+            return Err(Refusal::graph(GraphError::Malformed("short $batch".into())));
+        };
+        let rest: [GraphResponse; N] = answers
+            .collect::<Vec<_>>()
+            .try_into()
+            .map_err(|_| Refusal::graph(GraphError::Malformed("short $batch".into())))?;
+
+        let user = self.resolve_user(asked, user)?;
+        let summary = Some(user.summary.clone());
+        let memberships =
+            users::parse_memberships(memberships).map_err(|e| Refusal::graph(e).about(&summary))?;
+        let holders = privileged::role_holders(&self.graph, self.host, self.now_unix())
+            .await
+            .map_err(|e| Refusal::graph(e).about(&summary))?;
+        let protection = privileged::reasons(&user, &memberships, &holders, self.config);
+        self.guard_protected(&protection)
+            .map_err(|r| r.about(&summary))?;
+        self.require_verification(!protection.is_empty(), verification)
+            .map_err(|r| r.about(&summary))?;
+        Ok((
+            Target {
+                user,
+                memberships,
+                protection,
+            },
+            rest,
+        ))
+    }
+
+    /// The contract's answers for an unknown or disabled user.
+    fn resolve_user(&self, asked: &UserRef, res: GraphResponse) -> Result<DirectoryUser, Refusal> {
         let user = users::parse_user(res)
             .map_err(Refusal::graph)?
             .ok_or_else(|| {
@@ -146,7 +223,7 @@ impl Context<'_> {
     }
 
     /// Protected users need the `privileged` scope; refused before any write.
-    pub fn guard_protected(&self, reasons: &[ProtectionReason]) -> Result<(), Refusal> {
+    fn guard_protected(&self, reasons: &[ProtectionReason]) -> Result<(), Refusal> {
         if reasons.is_empty() || self.caller.has(Scope::Privileged) {
             return Ok(());
         }
@@ -168,7 +245,7 @@ impl Context<'_> {
 
     /// `require_verification = protected` can only be judged once the user
     /// is resolved.
-    pub fn require_verification(
+    fn require_verification(
         &self,
         protected: bool,
         given: Option<&Verification>,
@@ -285,7 +362,13 @@ pub async fn run<O: Operation>(
                 Outcome::Refused
             },
             r.user.as_ref().map(|u| json!(u)),
-            json!({ "detail": r.problem.detail, "changed": r.changed }),
+            {
+                let mut d = json!({ "detail": r.problem.detail, "changed": r.changed });
+                if let Some(more) = &r.details {
+                    d["result"] = more.clone();
+                }
+                d
+            },
         ),
     };
     let entry = AuditEntry {

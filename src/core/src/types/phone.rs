@@ -55,6 +55,7 @@ pub struct PhoneNumber {
     country_code: u16,
     national: String,
     extension: Option<String>,
+    fixed_line: bool,
 }
 
 impl PhoneNumber {
@@ -122,17 +123,19 @@ impl PhoneNumber {
         if ext_part.is_some() && kind != PhoneType::Office {
             return Err(PhoneError::ExtensionNotAllowed);
         }
-        // A mobile-only slot refuses numbers the plan says are fixed lines.
-        if kind != PhoneType::Office
-            && parsed.number_type(&phonenumber::metadata::DATABASE) == Type::FixedLine
-        {
-            return Err(PhoneError::NotValidForCountry);
-        }
         Ok(PhoneNumber {
             country_code: parsed.code().value(),
             national: parsed.national().to_string(),
             extension: ext_part,
+            fixed_line: parsed.number_type(&phonenumber::metadata::DATABASE) == Type::FixedLine,
         })
+    }
+
+    /// The numbering plan says this is a landline: a call reaches it, a
+    /// text does not (the caller is warned, not refused: people do keep a
+    /// desk phone as their voice fallback).
+    pub fn is_fixed_line(&self) -> bool {
+        self.fixed_line
     }
 
     /// Graph's spelling: `+44 7700900123`, `+1 4255550134x123`.
@@ -197,7 +200,6 @@ mod tests {
                 Mobile,
                 PhoneError::ExtensionNotAllowed,
             ),
-            ("+44 20 7946 0958", Mobile, PhoneError::NotValidForCountry),
             ("+1 206 555 1234; DROP", Mobile, PhoneError::BadCharacters),
             ("+1 206 555 1234 xabc", Office, PhoneError::BadCharacters),
             ("+1 206+555 1234", Mobile, PhoneError::BadCharacters),

@@ -1,0 +1,225 @@
+// `Refusal` carries a whole problem+json body; it is built once per request.
+#![allow(clippy::result_large_err)]
+
+//! `POST /v1/phone` (API.md): add a backup phone method from what a person
+//! typed, checked against the country's numbering plan and sent to Graph
+//! in its `+{country code} {number}` form (FACTS §5).
+//!
+//! Graph traffic: one `$batch` (user, memberships, phone methods), then
+//! the `POST` (or, replacing, the `PATCH`), and `enableSmsSignIn` when
+//! asked for (plus a re-read of the method if Graph refuses it).
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
+use crate::api::{ErrorCode, Problem};
+use crate::auth::rate_limit;
+use crate::config::MutatingOperation;
+use crate::graph::phones;
+use crate::types::{PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PhoneInput {
+    pub user: UserRef,
+    /// Parsed in `act`: the rules depend on `phoneType`.
+    pub phone_number: String,
+    #[serde(default = "mobile")]
+    pub phone_type: PhoneType,
+    #[serde(default)]
+    pub sms_sign_in: bool,
+    #[serde(default)]
+    pub replace_existing: bool,
+    pub ticket: Option<Ticket>,
+    pub reason: Option<Reason>,
+    pub verification: Option<Verification>,
+}
+
+fn mobile() -> PhoneType {
+    PhoneType::Mobile
+}
+
+impl MutationInput for PhoneInput {
+    fn user(&self) -> &UserRef {
+        &self.user
+    }
+    fn ticket(&self) -> Option<&Ticket> {
+        self.ticket.as_ref()
+    }
+    fn reason(&self) -> Option<&Reason> {
+        self.reason.as_ref()
+    }
+    fn verification(&self) -> Option<&Verification> {
+        self.verification.as_ref()
+    }
+}
+
+/// What an SMS sign-in state means for the helpdesk (FACTS §5).
+fn sms_state_meaning(state: &str) -> &'static str {
+    match state {
+        "phoneNumberNotUnique" => "another user already signs in by SMS with this number",
+        "notAllowedByPolicy" => "the tenant's SMS policy does not include this user",
+        "notConfigured" => "SMS sign-in needs more setup in the tenant",
+        "notSupported" => "only a primary mobile can be used for SMS sign-in",
+        "notEnabled" => "SMS sign-in is not enabled for this number",
+        _ => "Graph did not enable SMS sign-in",
+    }
+}
+
+pub struct AddPhone;
+
+impl Operation for AddPhone {
+    type Input = PhoneInput;
+    const OPERATION: MutatingOperation = MutatingOperation::Phone;
+    const SCOPE: Scope = Scope::Phone;
+
+    async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done, Refusal> {
+        let number = PhoneNumber::parse(&input.phone_number, input.phone_type).map_err(|e| {
+            Problem::new(ErrorCode::InvalidPhoneNumber, format!("phoneNumber {e}"))
+                .with("field", "phoneNumber")
+        })?;
+        if input.sms_sign_in && input.phone_type != PhoneType::Mobile {
+            return Err(Problem::new(
+                ErrorCode::InvalidRequest,
+                "`smsSignIn`: only a mobile phone can be used for SMS sign-in (Graph: alternateMobile and office are voice only)",
+            )
+            .with("field", "smsSignIn")
+            .into());
+        }
+        let (target, [listed]) = cx
+            .target(
+                &input.user,
+                input.verification.as_ref(),
+                [phones::list_request(&input.user)],
+            )
+            .await?;
+        let summary = target.summary();
+        let graph_err = |e| Refusal::graph(e).about(&summary);
+        let existing = phones::parse_list(listed).map_err(graph_err)?;
+        let same_type = existing.iter().find(|p| p.phone_type == input.phone_type);
+        let wanted = number.graph_form();
+        let mut warnings = Vec::new();
+        if number.is_fixed_line() {
+            warnings.push(
+                "the number is a landline by its country's numbering plan: calls reach it, text messages do not".to_string(),
+            );
+        }
+
+        let (status, method, replaced) = match same_type {
+            Some(p) if phones::same_number(&p.phone_number, &wanted) => {
+                (StatusCode::OK, p.clone(), None)
+            }
+            Some(p) if !input.replace_existing => {
+                return Err(Refusal::refused(
+                    Problem::new(
+                        ErrorCode::PhoneTypeExists,
+                        format!(
+                            "the user already has a different {} number; send replaceExisting: true to replace it",
+                            input.phone_type.as_str()
+                        ),
+                    )
+                    .with("methodId", p.id.as_str()),
+                )
+                .about(&summary));
+            }
+            Some(p) => {
+                cx.limit_target(rate_limit::Target::Phone, target.id())
+                    .map_err(|r| r.about(&summary))?;
+                phones::update(&cx.graph, target.id(), &p.id, &wanted)
+                    .await
+                    .map_err(graph_err)?;
+                let mut updated = p.clone();
+                updated.phone_number = wanted.clone();
+                (StatusCode::OK, updated, Some(p.phone_number.clone()))
+            }
+            None => {
+                let has_mobile = existing.iter().any(|p| p.phone_type == PhoneType::Mobile);
+                if input.phone_type == PhoneType::AlternateMobile && !has_mobile {
+                    return Err(Refusal::refused(Problem::new(
+                        ErrorCode::MobilePhoneRequired,
+                        "an alternateMobile needs a mobile phone method first: add the mobile, then the alternate",
+                    ))
+                    .about(&summary));
+                }
+                cx.limit_target(rate_limit::Target::Phone, target.id())
+                    .map_err(|r| r.about(&summary))?;
+                let created = phones::create(&cx.graph, target.id(), &wanted, input.phone_type)
+                    .await
+                    .map_err(graph_err)?;
+                (StatusCode::CREATED, created, None)
+            }
+        };
+        let unchanged = status == StatusCode::OK && replaced.is_none();
+
+        let mut sms_state = method.sms_sign_in_state.clone();
+        if input.sms_sign_in && sms_state.as_deref() != Some("ready") {
+            match phones::enable_sms_sign_in(&cx.graph, target.id(), &method.id).await {
+                Ok(res) if res.is_success() => sms_state = Some("ready".into()),
+                outcome => {
+                    // The method stays (API.md); say why SMS is off.
+                    if let Ok(Some(now)) = phones::get(&cx.graph, target.id(), &method.id).await {
+                        sms_state = now.sms_sign_in_state;
+                    }
+                    let state = sms_state.as_deref().unwrap_or("notEnabled");
+                    let graph = match outcome {
+                        Ok(res) => format!("HTTP {}", res.status),
+                        Err(e) => e.to_string(),
+                    };
+                    warnings.push(format!(
+                        "SMS sign-in was not enabled ({state}: {}; Graph answered {graph}); the phone method was kept",
+                        sms_state_meaning(state)
+                    ));
+                }
+            }
+        }
+
+        let body = json!({
+            "user": summary,
+            "methodId": method.id,
+            "phoneNumber": method.phone_number,
+            "phoneType": method.phone_type,
+            "smsSignInState": sms_state,
+            "unchanged": unchanged,
+            "replaced": replaced.is_some(),
+            "warnings": warnings,
+            "ticket": input.ticket,
+        });
+        Ok(Done {
+            status,
+            replay_body: body.clone(),
+            body,
+            user: summary,
+            details: json!({
+                "methodId": method.id,
+                "phoneType": method.phone_type,
+                "phoneNumber": method.phone_number,
+                "previousPhoneNumber": replaced.map(Value::from),
+                "unchanged": unchanged,
+                "smsSignInRequested": input.sms_sign_in,
+                "smsSignInState": sms_state,
+                "protected": target.is_protected(),
+            }),
+            no_store: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sms_state_has_a_meaning() {
+        for s in [
+            "phoneNumberNotUnique",
+            "notAllowedByPolicy",
+            "notConfigured",
+            "notSupported",
+            "notEnabled",
+        ] {
+            assert_ne!(sms_state_meaning(s), sms_state_meaning("other"), "{s}");
+        }
+    }
+}
