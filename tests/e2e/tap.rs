@@ -6,28 +6,14 @@ use std::sync::Arc;
 use mfa_tests::{demo, Sim, Spin};
 use serde_json::{json, Value};
 
+use crate::common::{self, audit_rows, writes};
 use crate::stack;
 
 const ALICE: &str = "alice@contoso.com";
 const ALICE_ID: &str = "2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80";
 
-fn bearer(key: &str) -> String {
-    format!("Bearer {key}")
-}
-
 fn post(app: &Spin, key: &str, body: &Value, extra: &[(&str, &str)]) -> mfa_tests::Reply {
-    let auth = bearer(key);
-    let mut h = vec![("authorization", auth.as_str())];
-    h.extend_from_slice(extra);
-    app.client().post_json("/v1/tap", body, &h)
-}
-
-/// Graph writes (anything but GET and the token/batch envelopes) in the log.
-fn writes(sim: &Sim) -> Vec<Value> {
-    sim.requests()
-        .into_iter()
-        .filter(|r| r["kind"] == "graph" && r["method"] != "GET")
-        .collect()
+    common::post(app, "/v1/tap", key, body, extra)
 }
 
 fn tap_of(sim: &Sim, user_id: &str) -> Option<Value> {
@@ -42,31 +28,6 @@ fn tap_of(sim: &Sim, user_id: &str) -> Option<Value> {
         .iter()
         .find(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod")
         .cloned()
-}
-
-/// Rows of the audit table, read straight from the app's SQLite file.
-fn audit_rows(app: &Spin) -> Vec<String> {
-    let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).unwrap();
-    let mut stmt = db
-        .prepare("SELECT audit_id, caller, operation, outcome, status, code, details, ticket, request_id FROM audit_records ORDER BY seq")
-        .unwrap();
-    let rows = stmt
-        .query_map([], |r| {
-            Ok(format!(
-                "{}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, Option<String>>(5)?,
-                r.get::<_, String>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, String>(8)?,
-            ))
-        })
-        .unwrap();
-    rows.map(Result::unwrap).collect()
 }
 
 #[test]
@@ -274,7 +235,7 @@ fn every_refusal_of_the_contract_with_no_write() {
 #[test]
 fn body_edges_are_4xx() {
     let (_sim, app) = stack(&[]);
-    let auth = bearer(demo::helpdesk_key());
+    let auth = format!("Bearer {}", demo::helpdesk_key());
     let c = app.client();
     let r = c.send(
         "POST",

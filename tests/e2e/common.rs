@@ -1,0 +1,57 @@
+//! What the operation tests share: calling the app, and reading what the
+//! simulated tenant saw and the app's audit table holds.
+
+use mfa_tests::{Reply, Sim, Spin};
+use serde_json::Value;
+
+/// `POST path` with a bearer key and any extra headers.
+pub fn post(app: &Spin, path: &str, key: &str, body: &Value, extra: &[(&str, &str)]) -> Reply {
+    let auth = format!("Bearer {key}");
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(extra);
+    app.client().post_json(path, body, &h)
+}
+
+/// Graph writes (anything but GET and the token/batch envelopes) in the log.
+pub fn writes(sim: &Sim) -> Vec<Value> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r["kind"] == "graph" && r["method"] != "GET")
+        .collect()
+}
+
+/// The methods the tenant holds for a user (`/_sim/state`).
+pub fn methods_of(sim: &Sim, user_id: &str) -> Vec<Value> {
+    let state = sim.state();
+    state["users"]
+        .as_array()
+        .and_then(|users| users.iter().find(|u| u["id"] == user_id))
+        .and_then(|u| u["methods"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// Rows of the audit table, read straight from the app's SQLite file.
+pub fn audit_rows(app: &Spin) -> Vec<String> {
+    let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).unwrap();
+    let mut stmt = db
+        .prepare("SELECT audit_id, caller, operation, outcome, status, code, details, ticket, request_id FROM audit_records ORDER BY seq")
+        .unwrap();
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(format!(
+                "{}|{}|{}|{}|{}|{:?}|{}|{:?}|{}",
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, String>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, String>(8)?,
+            ))
+        })
+        .unwrap();
+    rows.map(Result::unwrap).collect()
+}
+
