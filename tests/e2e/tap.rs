@@ -475,18 +475,16 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 /// The demo fixture with its TAP policy changed by `edit`, loaded into `sim`.
 fn reseed_with_policy(sim: &Sim, edit: impl Fn(&mut Value)) {
-    let mut f: Value =
-        serde_json::from_str(&std::fs::read_to_string(mfa_tests::demo_fixture()).unwrap()).unwrap();
-    for c in f["authenticationMethodsPolicy"]["configurations"]
-        .as_array_mut()
-        .unwrap()
-    {
-        if c["id"] == "TemporaryAccessPass" {
-            edit(c);
+    common::reseed(sim, |f| {
+        for c in f["authenticationMethodsPolicy"]["configurations"]
+            .as_array_mut()
+            .unwrap()
+        {
+            if c["id"] == "TemporaryAccessPass" {
+                edit(c);
+            }
         }
-    }
-    let r = sim.client().post_json("/_sim/reset", &f, &[]);
-    assert_eq!(r.status, 200, "{}", r.body);
+    });
 }
 
 #[test]

@@ -82,6 +82,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
             )
             .with("field", field);
         }
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        // serde_json reports a number where an enum's name belongs as a
+        // syntax error; the body is valid JSON with a wrong value.
+        if syntax
+            && path != "."
+            && !path.is_empty()
+            && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok()
+        {
+            return Problem::new(
+                ErrorCode::InvalidRequest,
+                format!("`{path}`: not one of the accepted values"),
+            )
+            .with("field", path);
+        }
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => Problem::new(
                 ErrorCode::InvalidRequest,

@@ -191,20 +191,25 @@ pub fn parse_list(res: GraphResponse, kind: Option<MethodType>) -> Result<Vec<Me
         .collect())
 }
 
-/// Every method: the v1.0 list, plus beta's hardware OATH tokens, which
-/// v1.0 does not list (FACTS §4). `None` for the beta half when beta
-/// refused: the caller says so instead of implying there were none.
+/// Every method: the v1.0 list, plus (with `hardware`) beta's hardware
+/// OATH tokens, which v1.0 does not list (FACTS §4). The flag says whether
+/// that beta list could be read, so a caller can say so rather than imply
+/// there were none.
 pub async fn read_all(
     graph: &GraphClient<'_>,
     user_id: &str,
     v1: Option<GraphResponse>,
+    hardware: bool,
 ) -> Result<(Vec<Method>, bool), GraphError> {
     let v1 = match v1 {
         Some(r) => r,
         None => graph.get(&list_path(user_id, "methods")).await?,
     };
     let mut all = parse_list(v1, None)?;
-    let hardware = graph
+    if !hardware {
+        return Ok((all, true));
+    }
+    let tokens = graph
         .send(
             Version::Beta,
             "GET",
@@ -212,9 +217,9 @@ pub async fn read_all(
             None,
         )
         .await?;
-    let beta_read = hardware.is_success();
+    let beta_read = tokens.is_success();
     if beta_read {
-        for m in parse_list(hardware, Some(MethodType::HardwareOath))? {
+        for m in parse_list(tokens, Some(MethodType::HardwareOath))? {
             if !all.iter().any(|o| o.id.eq_ignore_ascii_case(&m.id)) {
                 all.push(m);
             }

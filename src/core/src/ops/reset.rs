@@ -222,9 +222,10 @@ impl Operation for ResetMfa {
             .await?;
         let summary = target.summary();
         let graph_err = |e: GraphError| Refusal::graph(e).about(&summary);
-        let (before, _) = methods::read_all(&cx.graph, target.id(), Some(listed))
-            .await
-            .map_err(graph_err)?;
+        let (before, hardware_listed) =
+            methods::read_all(&cx.graph, target.id(), Some(listed), true)
+                .await
+                .map_err(graph_err)?;
         let to_remove: Vec<Method> = before
             .iter()
             .filter(|m| removable(m, asked))
@@ -237,6 +238,11 @@ impl Operation for ResetMfa {
         };
         let order = removal_order(to_remove, hint.as_deref());
         let mut warnings = Vec::new();
+        if !hardware_listed {
+            warnings.push(
+                "hardware OATH tokens could not be listed (Graph beta refused): any the user has were left in place".to_string(),
+            );
+        }
         if target.user.is_guest() && input.revoke_sessions {
             warnings.push(
                 "the user is a guest: revoking sessions does not reach their home tenant, which keeps its own sessions and MFA".to_string(),
@@ -326,7 +332,8 @@ async fn finish(
     let after = if sweep.stopped.is_some() {
         None
     } else {
-        methods::read_all(&cx.graph, target.id(), None)
+        let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
+        methods::read_all(&cx.graph, target.id(), None, hardware)
             .await
             .ok()
             .map(|(all, _)| all)
@@ -524,5 +531,26 @@ mod tests {
             "not in methodTypes"
         );
         assert_eq!(kept_reason(&key, None), None);
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+    use crate::api::input::parse_json;
+
+    #[test]
+    fn bad_method_types_name_the_field() {
+        for (bad, field) in [
+            (r#"["sms"]"#, "methodTypes[0]"),
+            (r#""phone""#, "methodTypes"),
+            ("[1]", "methodTypes[0]"),
+            (r#"["phone", null]"#, "methodTypes[1]"),
+        ] {
+            let body = format!(r#"{{"user":"a@b.c","ticket":"T","methodTypes":{bad}}}"#);
+            let p = parse_json::<ResetInput>(body.as_bytes()).unwrap_err();
+            assert_eq!(p.code, ErrorCode::InvalidRequest, "{bad}");
+            assert_eq!(p.extensions["field"], field, "{bad}");
+        }
     }
 }

@@ -93,11 +93,20 @@ impl PhoneNumber {
             }
             None => (lower.clone(), None),
         };
+        // Punctuation carries no meaning once `(0)`, the trunk prefix
+        // written the British way, is gone; leaving it in lets the
+        // country-code split go wrong (`+3361-2345678` was read as an
+        // unknown code: found by the property test below).
+        let compact: String = number_part
+            .replace("(0)", "")
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
         // `00` is the international prefix people dial from most countries.
-        let international = if let Some(rest) = number_part.strip_prefix("00") {
+        let international = if let Some(rest) = compact.strip_prefix("00") {
             format!("+{rest}")
         } else {
-            number_part.clone()
+            compact
         };
         if !international.starts_with('+') {
             return Err(PhoneError::NoCountryCode);
@@ -210,30 +219,81 @@ mod tests {
     }
 
     #[test]
-    fn never_panics_and_accepted_numbers_have_graphs_shape() {
-        let alphabet: Vec<char> = "0123456789+ -.()xX/e#".chars().collect();
-        let mut seed: u64 = 0x2545f4914f6cdd1d;
-        for _ in 0..20_000 {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            let len = (seed % 30) as usize;
-            let s: String = (0..len)
-                .map(|i| alphabet[((seed >> (i % 58)) as usize ^ (i * 11)) % alphabet.len()])
-                .collect();
+    fn a_landline_in_a_mobile_slot_is_accepted_and_flagged() {
+        let desk = PhoneNumber::parse("+44 20 7946 0958", Mobile).unwrap();
+        assert!(desk.is_fixed_line());
+        assert_eq!(desk.graph_form(), "+44 2079460958");
+        assert!(!PhoneNumber::parse("+44 7400 123456", Mobile)
+            .unwrap()
+            .is_fixed_line());
+    }
+
+    /// Valid numbers from several plans, in E.164.
+    const VALID: &[&str] = &[
+        "+12065551234",
+        "+447400123456",
+        "+4915123456789",
+        "+33612345678",
+        "+390669821234",
+        "+919876543210",
+        "+819012345678",
+        "+61412345678",
+        "+5511987654321",
+    ];
+
+    fn graph_shape(g: &str) -> bool {
+        let Some((cc, rest)) = g.strip_prefix('+').and_then(|g| g.split_once(' ')) else {
+            return false;
+        };
+        !cc.is_empty()
+            && cc.chars().all(|c| c.is_ascii_digit())
+            && rest.chars().all(|c| c.is_ascii_digit() || c == 'x')
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4000))]
+
+        /// Anything at all: a refusal or Graph's shape, never a panic.
+        #[test]
+        fn any_text_is_refused_or_graph_shaped(s in "\\PC{0,70}") {
+            for kind in [Mobile, AlternateMobile, Office] {
+                if let Ok(p) = PhoneNumber::parse(&s, kind) {
+                    proptest::prop_assert!(graph_shape(&p.graph_form()), "{s:?}");
+                }
+            }
+        }
+
+        /// Phone-like text: whatever is accepted parses back to itself.
+        #[test]
+        fn accepted_numbers_round_trip(s in "(\\+|00)?[0-9 ().x-]{0,24}") {
             for kind in [Mobile, Office] {
                 if let Ok(p) = PhoneNumber::parse(&s, kind) {
                     let g = p.graph_form();
-                    let (cc, rest) = g[1..].split_once(' ').unwrap();
-                    assert!(cc.chars().all(|c| c.is_ascii_digit()), "{s} -> {g}");
-                    assert!(
-                        rest.chars().all(|c| c.is_ascii_digit() || c == 'x'),
-                        "{s} -> {g}"
-                    );
-                    // Graph's form parses back to itself.
-                    assert_eq!(PhoneNumber::parse(&g, kind).unwrap().graph_form(), g);
+                    proptest::prop_assert!(graph_shape(&g), "{s:?} -> {g}");
+                    proptest::prop_assert_eq!(PhoneNumber::parse(&g, kind).unwrap().graph_form(), g);
                 }
             }
+        }
+
+        /// However a valid number is punctuated, Graph gets one string.
+        #[test]
+        fn punctuation_does_not_change_the_number(
+            which in 0..VALID.len(),
+            seps in proptest::collection::vec(proptest::sample::select(vec!["", "", " ", "-", ".", " - "]), 16),
+            zeros in proptest::bool::ANY,
+        ) {
+            let e164 = VALID[which];
+            let want = PhoneNumber::parse(e164, Mobile).unwrap().graph_form();
+            let digits = &e164[1..];
+            let mut typed = String::from(if zeros { "00" } else { "+" });
+            for (i, d) in digits.chars().enumerate() {
+                typed.push(d);
+                if i + 1 < digits.len() {
+                    typed.push_str(seps[i % seps.len()]);
+                }
+            }
+            let got = PhoneNumber::parse(&typed, Mobile).map(|p| p.graph_form());
+            proptest::prop_assert_eq!(got, Ok(want), "{}", typed);
         }
     }
 }
