@@ -7,8 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use mfa_tests::{demo, Sim, Stack};
-use serde_json::{json, Value};
+use mfa_tests::{demo, Stack};
+use serde_json::json;
 
 fn issue(stack: &Stack, user: &str) -> Duration {
     let auth = format!("Bearer {}", demo::admin_key());
@@ -23,16 +23,6 @@ fn issue(stack: &Stack, user: &str) -> Duration {
     d
 }
 
-/// (HTTP round trips to Graph, of them $batch, token requests).
-fn count(sim: &Sim) -> (usize, usize, usize) {
-    let log: Vec<Value> = sim.requests();
-    let top: Vec<&Value> = log.iter().filter(|r| r["batchParent"].is_null()).collect();
-    let graph = top.iter().filter(|r| r["kind"] != "token").count();
-    let batches = top.iter().filter(|r| r["kind"] == "batch").count();
-    let tokens = top.iter().filter(|r| r["kind"] == "token").count();
-    (graph, batches, tokens)
-}
-
 fn main() {
     let n: usize = std::env::var("BENCH_ISSUANCES")
         .ok()
@@ -45,10 +35,10 @@ fn main() {
     )]);
 
     issue(&stack, "alice@contoso.com");
-    let cold = count(&stack.sim);
+    let cold = stack.sim.traffic();
     stack.sim.clear_requests();
     issue(&stack, "bob@contoso.com");
-    let warm = count(&stack.sim);
+    let warm = stack.sim.traffic();
     stack.sim.clear_requests();
 
     let mut lat: Vec<Duration> = (0..n)
@@ -63,7 +53,7 @@ fn main() {
             )
         })
         .collect();
-    let (_, _, tokens) = count(&stack.sim);
+    let tokens = stack.sim.traffic().tokens;
     lat.sort();
     let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
 
@@ -72,15 +62,11 @@ fn main() {
     println!("Graph round trips per issuance (HTTP requests; $batch counts once)");
     println!(
         "  cold (no token, no role-holder cache): {:>2} ({} $batch, {} token)",
-        cold.0 + cold.2,
-        cold.1,
-        cold.2
+        cold.round_trips, cold.batches, cold.tokens
     );
     println!(
         "  warm token and caches:                 {:>2} ({} $batch, {} token)",
-        warm.0 + warm.2,
-        warm.1,
-        warm.2
+        warm.round_trips, warm.batches, warm.tokens
     );
     println!("    (warm = one $batch of reads and the create; replacing a pass adds one DELETE)");
     println!();

@@ -54,23 +54,3 @@ pub fn audit_rows(app: &Spin) -> Vec<String> {
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
-
-/// Re-seeds the simulator from the demo fixture after `edit`.
-pub fn reseed(sim: &Sim, edit: impl FnOnce(&mut Value)) {
-    let mut f: Value =
-        serde_json::from_str(&std::fs::read_to_string(mfa_tests::demo_fixture()).unwrap()).unwrap();
-    edit(&mut f);
-    let r = sim.client().post_json("/_sim/reset", &f, &[]);
-    assert_eq!(r.status, 200, "{}", r.body);
-}
-
-/// Edits one fixture user, by UPN.
-pub fn edit_user(fixture: &mut Value, upn: &str, edit: impl FnOnce(&mut Value)) {
-    let user = fixture["users"]
-        .as_array_mut()
-        .unwrap()
-        .iter_mut()
-        .find(|u| u["userPrincipalName"] == upn)
-        .unwrap_or_else(|| panic!("no {upn} in the fixture"));
-    edit(user);
-}

@@ -4,6 +4,7 @@
 mod common;
 mod manifest;
 mod meta;
+mod phone;
 mod reset;
 mod secrets;
 mod tap;

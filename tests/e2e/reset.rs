@@ -2,10 +2,10 @@
 //! the tenant holds afterwards, partial failures and the retry that
 //! finishes them, and the guards shared with `/v1/tap`.
 
-use mfa_tests::{demo, Reply, Sim, Spin};
+use mfa_tests::{demo, fixture_user, Reply, Sim, Spin};
 use serde_json::{json, Value};
 
-use crate::common::{self, audit_rows, edit_user, methods_of, reseed, writes};
+use crate::common::{self, audit_rows, methods_of, writes};
 use crate::stack;
 
 const ALICE: &str = "alice@contoso.com";
@@ -316,9 +316,7 @@ fn a_failed_removal_is_502_partial_reset_and_a_retry_finishes_the_job() {
 #[test]
 fn the_default_is_found_by_deferral_when_sign_in_preferences_are_unreadable() {
     let (sim, app) = stack(&[]);
-    reseed(&sim, |f| {
-        edit_user(f, ALICE, |u| u["signInPreferencesUnreadable"] = json!(true))
-    });
+    sim.reseed(|f| fixture_user(f, ALICE)["signInPreferencesUnreadable"] = json!(true));
     let r = reset(
         &app,
         demo::helpdesk_key(),

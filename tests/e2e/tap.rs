@@ -475,7 +475,7 @@ fn base64_decode(s: &str) -> Vec<u8> {
 
 /// The demo fixture with its TAP policy changed by `edit`, loaded into `sim`.
 fn reseed_with_policy(sim: &Sim, edit: impl Fn(&mut Value)) {
-    common::reseed(sim, |f| {
+    sim.reseed(|f| {
         for c in f["authenticationMethodsPolicy"]["configurations"]
             .as_array_mut()
             .unwrap()

@@ -12,7 +12,7 @@ mod sim;
 mod spin;
 
 pub use http::{Client, Reply};
-pub use sim::Sim;
+pub use sim::{fixture_user, Sim, Traffic};
 pub use spin::{Spin, SpinOptions};
 
 use std::path::{Path, PathBuf};

@@ -76,6 +76,22 @@ impl Sim {
         r.json().as_array().cloned().unwrap_or_default()
     }
 
+    /// What reached Graph since the log was last cleared.
+    pub fn traffic(&self) -> Traffic {
+        let log = self.requests();
+        let top: Vec<&Value> = log.iter().filter(|r| r["batchParent"].is_null()).collect();
+        let kind = |k: &str| top.iter().filter(|r| r["kind"] == k).count();
+        Traffic {
+            round_trips: top.len(),
+            batches: kind("batch"),
+            tokens: kind("token"),
+            writes: log
+                .iter()
+                .filter(|r| r["kind"] == "graph" && r["method"] != "GET")
+                .count(),
+        }
+    }
+
     pub fn clear_requests(&self) {
         assert_eq!(self.client.delete("/_sim/requests").status, 200);
     }
@@ -92,6 +108,16 @@ impl Sim {
         assert_eq!(r.status, 200, "{}", r.body);
     }
 
+    /// Re-seeds from the demo fixture after `edit` (clears the log, faults
+    /// and tokens, like [`Sim::reset`]).
+    pub fn reseed(&self, edit: impl FnOnce(&mut Value)) {
+        let mut f: Value =
+            serde_json::from_str(&std::fs::read_to_string(crate::demo_fixture()).unwrap()).unwrap();
+        edit(&mut f);
+        let r = self.client.post_json("/_sim/reset", &f, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
     /// Queue a fault (see src/sim/README.md).
     pub fn fault(&self, fault: Value) {
         let r = self.client.post_json("/_sim/faults", &fault, &[]);
@@ -104,6 +130,27 @@ impl Sim {
             .post_json("/_sim/clock", &json!({ "advanceSeconds": seconds }), &[]);
         assert!(r.status < 300, "{}", r.body);
     }
+}
+
+/// One user of a fixture, by UPN, to edit before [`Sim::reseed`].
+pub fn fixture_user<'a>(fixture: &'a mut Value, upn: &str) -> &'a mut Value {
+    fixture["users"]
+        .as_array_mut()
+        .expect("users")
+        .iter_mut()
+        .find(|u| u["userPrincipalName"] == upn)
+        .unwrap_or_else(|| panic!("no {upn} in the fixture"))
+}
+
+/// Requests counted from the simulator's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// HTTP requests to Graph and its login endpoint; a `$batch` is one.
+    pub round_trips: usize,
+    pub batches: usize,
+    pub tokens: usize,
+    /// Requests that change the tenant (inside a `$batch` too).
+    pub writes: usize,
 }
 
 impl Drop for Sim {

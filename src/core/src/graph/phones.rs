@@ -51,12 +51,20 @@ pub fn parse_list(res: GraphResponse) -> Result<Vec<PhoneMethod>, GraphError> {
 /// Whether Graph's stored string and ours are the same number. Graph's
 /// string is compared, not re-validated: what it already holds may predate
 /// today's numbering plan (FACTS' own sample `+44 7700900123` does).
+/// Either side may be as a person typed it: `(0)` and a leading `00` are
+/// dialling habits, not digits of the number.
 pub fn same_number(stored: &str, ours: &str) -> bool {
     let key = |s: &str| {
-        s.chars()
+        let k: String = s
+            .replace("(0)", "")
+            .chars()
             .filter(|c| c.is_ascii_digit() || *c == 'x' || *c == 'X')
             .map(|c| c.to_ascii_lowercase())
-            .collect::<String>()
+            .collect();
+        match k.strip_prefix("00") {
+            Some(rest) => rest.to_string(),
+            None => k,
+        }
     };
     key(stored) == key(ours)
 }
@@ -146,6 +154,7 @@ mod tests {
         assert!(same_number("+1 4255550134X12", "+1 4255550134x12"));
         assert!(!same_number("+1 4255550134x12", "+1 4255550134"));
         assert!(!same_number("+1 2065551234", "+1 2065551235"));
+        assert!(same_number("+44 7700900123", "0044 (0)7700 900 123"));
     }
 
     #[test]

@@ -18,7 +18,9 @@ use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
 use crate::graph::phones;
-use crate::types::{PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification};
+use crate::types::{
+    PhoneError, PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -68,6 +70,19 @@ fn sms_state_meaning(state: &str) -> &'static str {
     }
 }
 
+/// The SMS sign-in state Graph's documented refusals of
+/// `enableSmsSignIn` stand for (FACTS §5 [s28][s29]).
+fn refusal_state(message: &str) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    if m.contains("another user") || m.contains("not unique") {
+        Some("phoneNumberNotUnique")
+    } else if m.contains("policy") {
+        Some("notAllowedByPolicy")
+    } else {
+        None
+    }
+}
+
 pub struct AddPhone;
 
 impl Operation for AddPhone {
@@ -76,10 +91,19 @@ impl Operation for AddPhone {
     const SCOPE: Scope = Scope::Phone;
 
     async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done, Refusal> {
-        let number = PhoneNumber::parse(&input.phone_number, input.phone_type).map_err(|e| {
-            Problem::new(ErrorCode::InvalidPhoneNumber, format!("phoneNumber {e}"))
-                .with("field", "phoneNumber")
-        })?;
+        let invalid = |e: PhoneError| {
+            Refusal::from(
+                Problem::new(ErrorCode::InvalidPhoneNumber, format!("phoneNumber {e}"))
+                    .with("field", "phoneNumber"),
+            )
+        };
+        // A number off today's plan may still be the one Graph holds (FACTS'
+        // own `+44 7700900123`): that refusal waits for the comparison.
+        let parsed = PhoneNumber::parse(&input.phone_number, input.phone_type);
+        match &parsed {
+            Err(PhoneError::NotValidForCountry) | Ok(_) => {}
+            Err(e) => return Err(invalid(e.clone())),
+        }
         if input.sms_sign_in && input.phone_type != PhoneType::Mobile {
             return Err(Problem::new(
                 ErrorCode::InvalidRequest,
@@ -99,18 +123,27 @@ impl Operation for AddPhone {
         let graph_err = |e| Refusal::graph(e).about(&summary);
         let existing = phones::parse_list(listed).map_err(graph_err)?;
         let same_type = existing.iter().find(|p| p.phone_type == input.phone_type);
-        let wanted = number.graph_form();
+        let typed = match &parsed {
+            Ok(n) => n.graph_form(),
+            Err(_) => input.phone_number.clone(),
+        };
+        let already = same_type.filter(|p| phones::same_number(&p.phone_number, &typed));
         let mut warnings = Vec::new();
-        if number.is_fixed_line() {
-            warnings.push(
-                "the number is a landline by its country's numbering plan: calls reach it, text messages do not".to_string(),
-            );
-        }
+        let wanted = match (parsed, already) {
+            (Ok(n), _) => {
+                if n.is_fixed_line() {
+                    warnings.push(
+                        "the number is a landline by its country's numbering plan: calls reach it, text messages do not".to_string(),
+                    );
+                }
+                n.graph_form()
+            }
+            (Err(_), Some(held)) => held.phone_number.clone(),
+            (Err(e), None) => return Err(invalid(e).about(&summary)),
+        };
 
         let (status, method, replaced) = match same_type {
-            Some(p) if phones::same_number(&p.phone_number, &wanted) => {
-                (StatusCode::OK, p.clone(), None)
-            }
+            Some(p) if already.is_some() => (StatusCode::OK, p.clone(), None),
             Some(p) if !input.replace_existing => {
                 return Err(Refusal::refused(
                     Problem::new(
@@ -158,9 +191,21 @@ impl Operation for AddPhone {
             match phones::enable_sms_sign_in(&cx.graph, target.id(), &method.id).await {
                 Ok(res) if res.is_success() => sms_state = Some("ready".into()),
                 outcome => {
-                    // The method stays (API.md); say why SMS is off.
+                    // The method stays (API.md); say why SMS is off: the
+                    // state Graph now reports, or the documented refusal
+                    // it answered (FACTS §5).
                     if let Ok(Some(now)) = phones::get(&cx.graph, target.id(), &method.id).await {
                         sms_state = now.sms_sign_in_state;
+                    }
+                    let refusal = outcome
+                        .as_ref()
+                        .ok()
+                        .and_then(|r| r.error_message())
+                        .and_then(refusal_state);
+                    if matches!(sms_state.as_deref(), None | Some("notEnabled" | "ready")) {
+                        if let Some(r) = refusal {
+                            sms_state = Some(r.to_string());
+                        }
                     }
                     let state = sms_state.as_deref().unwrap_or("notEnabled");
                     let graph = match outcome {
@@ -209,6 +254,19 @@ impl Operation for AddPhone {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn documented_refusals_name_their_state() {
+        assert_eq!(
+            refusal_state("Cannot enable SMS sign-in on phone auth method as the credential policy is not enabled on user"),
+            Some("notAllowedByPolicy")
+        );
+        assert_eq!(
+            refusal_state("Cannot enable SMS sign-in on phone auth method as the phone number is already used for SMS sign-in by another user"),
+            Some("phoneNumberNotUnique")
+        );
+        assert_eq!(refusal_state("Something else"), None);
+    }
 
     #[test]
     fn every_sms_state_has_a_meaning() {

@@ -114,13 +114,15 @@ impl PhoneNumber {
         if international[1..].contains('+') {
             return Err(PhoneError::BadCharacters);
         }
-        let parsed = phonenumber::parse(None, &international).map_err(|e| match e {
+        let plan = super::numbering_plan::for_number(&international[1..])
+            .ok_or(PhoneError::UnknownCountryCode)?;
+        let parsed = phonenumber::parse_with(&plan, None, &international).map_err(|e| match e {
             ParseError::InvalidCountryCode => PhoneError::UnknownCountryCode,
             ParseError::TooShortAfterIdd | ParseError::TooShortNsn => PhoneError::TooShort,
             ParseError::TooLong => PhoneError::TooLong,
             _ => PhoneError::NotValidForCountry,
         })?;
-        if !parsed.is_valid() {
+        if !parsed.is_valid_with(&plan) {
             // The plan has no shorter numbers than six digits outside a few
             // small territories, whose numbers are valid and never get here.
             return Err(if parsed.national().to_string().len() < 6 {
@@ -136,7 +138,7 @@ impl PhoneNumber {
             country_code: parsed.code().value(),
             national: parsed.national().to_string(),
             extension: ext_part,
-            fixed_line: parsed.number_type(&phonenumber::metadata::DATABASE) == Type::FixedLine,
+            fixed_line: parsed.number_type(&plan) == Type::FixedLine,
         })
     }
 
