@@ -2,6 +2,9 @@
 //! ports; routing, the request id and the final headers happen here once.
 
 use http::header::{HeaderValue, ALLOW};
+use std::future::Future;
+use std::pin::Pin;
+
 use http::Method;
 
 use crate::api::response::{self, Response};
@@ -21,84 +24,100 @@ pub enum Body {
 
 pub type Request = http::Request<Body>;
 
-/// Which Spin component is serving; each owns some routes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Component {
-    /// `/healthz`, `/readyz`, and the catch-all 404.
-    Meta,
-    /// `POST /v1/tap`.
-    Tap,
-    /// `POST /v1/reset`.
-    Reset,
-    /// `POST /v1/phone`.
-    Phone,
+/// A Spin component: its name and the routes it owns. Each component crate
+/// names its own constant, so its build links only its own operations (the
+/// phone component's numbering plans stay out of the others).
+#[derive(Clone, Copy)]
+pub struct Component {
+    name: &'static str,
+    routes: &'static [Route],
+}
+
+impl std::fmt::Debug for Component {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
 }
 
 impl Component {
-    pub fn name(self) -> &'static str {
-        match self {
-            Component::Meta => "meta",
-            Component::Tap => "tap",
-            Component::Reset => "reset",
-            Component::Phone => "phone",
-        }
+    /// `/healthz`, `/readyz`, and the catch-all 404.
+    pub const META: Component = Component {
+        name: "meta",
+        routes: &[
+            Route {
+                path: "/healthz",
+                methods: &[Method::GET],
+                handler: healthz,
+            },
+            Route {
+                path: "/readyz",
+                methods: &[Method::GET],
+                handler: readyz,
+            },
+        ],
+    };
+    /// `POST /v1/tap`.
+    pub const TAP: Component = Component {
+        name: "tap",
+        routes: &[Route {
+            path: "/v1/tap",
+            methods: &[Method::POST],
+            handler: mutation::<ops::issue_tap::IssueTap>,
+        }],
+    };
+    /// `POST /v1/reset`.
+    pub const RESET: Component = Component {
+        name: "reset",
+        routes: &[Route {
+            path: "/v1/reset",
+            methods: &[Method::POST],
+            handler: mutation::<ops::reset::ResetMfa>,
+        }],
+    };
+    /// `POST /v1/phone`.
+    pub const PHONE: Component = Component {
+        name: "phone",
+        routes: &[Route {
+            path: "/v1/phone",
+            methods: &[Method::POST],
+            handler: mutation::<ops::add_phone::AddPhone>,
+        }],
+    };
+
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The paths this component answers.
+    pub fn paths(&self) -> impl Iterator<Item = &'static str> {
+        self.routes.iter().map(|r| r.path)
     }
 }
+
+type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response, Problem>> + 'a>>;
+type Handler = for<'a> fn(&'a Request, &'a Host<'a>, &'a RequestId) -> Answer<'a>;
 
 /// One route: a path, the methods it answers, and its handler.
 struct Route {
     path: &'static str,
     methods: &'static [Method],
-    op: Op,
+    handler: Handler,
 }
 
-#[derive(Clone, Copy)]
-enum Op {
-    Healthz,
-    Readyz,
-    IssueTap,
-    ResetMfa,
-    AddPhone,
+fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    Box::pin(async { Ok(ops::meta::healthz()) })
 }
 
-const META_ROUTES: &[Route] = &[
-    Route {
-        path: "/healthz",
-        methods: &[Method::GET],
-        op: Op::Healthz,
-    },
-    Route {
-        path: "/readyz",
-        methods: &[Method::GET],
-        op: Op::Readyz,
-    },
-];
+fn readyz<'a>(_: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::meta::readyz(host))
+}
 
-const TAP_ROUTES: &[Route] = &[Route {
-    path: "/v1/tap",
-    methods: &[Method::POST],
-    op: Op::IssueTap,
-}];
-
-const RESET_ROUTES: &[Route] = &[Route {
-    path: "/v1/reset",
-    methods: &[Method::POST],
-    op: Op::ResetMfa,
-}];
-
-const PHONE_ROUTES: &[Route] = &[Route {
-    path: "/v1/phone",
-    methods: &[Method::POST],
-    op: Op::AddPhone,
-}];
-
-fn routes(component: Component) -> &'static [Route] {
-    match component {
-        Component::Meta => META_ROUTES,
-        Component::Tap => TAP_ROUTES,
-        Component::Reset => RESET_ROUTES,
-        Component::Phone => PHONE_ROUTES,
-    }
+fn mutation<'a, O: ops::mutation::Operation + 'static>(
+    req: &'a Request,
+    host: &'a Host<'a>,
+    request_id: &'a RequestId,
+) -> Answer<'a> {
+    Box::pin(ops::mutation::run::<O>(req, host, request_id))
 }
 
 /// What the edge logs about a request: never a header value or a body.
@@ -139,7 +158,8 @@ async fn dispatch(
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let path = req.uri().path();
-    let route = routes(component)
+    let route = component
+        .routes
         .iter()
         .find(|r| r.path == path)
         .ok_or_else(|| {
@@ -165,13 +185,7 @@ async fn dispatch(
         )
         .header(ALLOW, allow));
     }
-    match route.op {
-        Op::Healthz => Ok(ops::meta::healthz()),
-        Op::Readyz => ops::meta::readyz(host).await,
-        Op::IssueTap => ops::mutation::run::<ops::issue_tap::IssueTap>(req, host, request_id).await,
-        Op::ResetMfa => ops::mutation::run::<ops::reset::ResetMfa>(req, host, request_id).await,
-        Op::AddPhone => ops::mutation::run::<ops::add_phone::AddPhone>(req, host, request_id).await,
-    }
+    (route.handler)(req, host, request_id).await
 }
 
 /// A path quoted back in an error: printable ASCII only, bounded.
@@ -196,7 +210,7 @@ mod tests {
             .header("x-request-id", "test-1")
             .body(Body::Complete(Vec::new()))
             .unwrap();
-        block_on(handle(Component::Meta, req, &world.host()))
+        block_on(handle(Component::META, req, &world.host()))
     }
 
     fn configured() -> World {

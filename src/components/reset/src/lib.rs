@@ -3,5 +3,5 @@
 #[cfg(target_arch = "wasm32")]
 #[spin_sdk::http_component]
 async fn handle(req: spin_sdk::http::IncomingRequest, out: spin_sdk::http::ResponseOutparam) {
-    mfa_edge::serve(mfa_edge::Component::Reset, req, out).await
+    mfa_edge::serve(mfa_edge::Component::RESET, req, out).await
 }

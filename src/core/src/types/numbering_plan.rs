@@ -7,14 +7,15 @@
 //! scan of the XML and a handful of patterns.
 //!
 //! `data/PhoneNumberMetadata.xml` is libphonenumber's file as the
-//! `phonenumber` crate ships it (Apache-2.0; see `data/README.md`).
+//! `phonenumber` crate ships it (Apache-2.0; see `data/README.md`),
+//! embedded without its comments and layout (`build.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use phonenumber::metadata::Database;
 
-const METADATA: &str = include_str!("../../data/PhoneNumberMetadata.xml");
+const METADATA: &str = include_str!(concat!(env!("OUT_DIR"), "/PhoneNumberMetadata.min.xml"));
 
 /// `(country code, the territory's XML)` for every territory.
 fn territories() -> impl Iterator<Item = (&'static str, &'static str)> {
