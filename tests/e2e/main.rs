@@ -1,6 +1,7 @@
 //! End-to-end tests: the components built by `spin build`, served by real
 //! `spin up`, against `graph-sim`. One test binary, a module per area.
 
+mod audit;
 mod common;
 mod manifest;
 mod meta;

@@ -48,11 +48,13 @@ impl Component {
                 path: "/healthz",
                 methods: &[Method::GET],
                 handler: healthz,
+                subtree: false,
             },
             Route {
                 path: "/readyz",
                 methods: &[Method::GET],
                 handler: readyz,
+                subtree: false,
             },
         ],
     };
@@ -63,6 +65,7 @@ impl Component {
             path: "/v1/tap",
             methods: &[Method::POST],
             handler: mutation::<ops::issue_tap::IssueTap>,
+            subtree: false,
         }],
     };
     /// `POST /v1/reset`.
@@ -72,6 +75,7 @@ impl Component {
             path: "/v1/reset",
             methods: &[Method::POST],
             handler: mutation::<ops::reset::ResetMfa>,
+            subtree: false,
         }],
     };
     /// `POST /v1/phone`.
@@ -81,6 +85,18 @@ impl Component {
             path: "/v1/phone",
             methods: &[Method::POST],
             handler: mutation::<ops::add_phone::AddPhone>,
+            subtree: false,
+        }],
+    };
+
+    /// `GET /v1/audit`, `/v1/audit/{auditId}`, `/v1/audit/verify`.
+    pub const AUDIT: Component = Component {
+        name: "audit",
+        routes: &[Route {
+            path: ops::read_audit::PATH,
+            methods: &[Method::GET],
+            handler: audit,
+            subtree: true,
         }],
     };
 
@@ -102,6 +118,18 @@ struct Route {
     path: &'static str,
     methods: &'static [Method],
     handler: Handler,
+    /// Also answers every path under `path/`.
+    subtree: bool,
+}
+
+impl Route {
+    fn matches(&self, path: &str) -> bool {
+        path == self.path
+            || (self.subtree
+                && path
+                    .strip_prefix(self.path)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    }
 }
 
 fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
@@ -110,6 +138,10 @@ fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> 
 
 fn readyz<'a>(_: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
     Box::pin(ops::meta::readyz(host))
+}
+
+fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::read_audit::serve(req, host))
 }
 
 fn mutation<'a, O: ops::mutation::Operation + 'static>(
@@ -161,7 +193,7 @@ async fn dispatch(
     let route = component
         .routes
         .iter()
-        .find(|r| r.path == path)
+        .find(|r| r.matches(path))
         .ok_or_else(|| {
             Problem::new(
                 ErrorCode::NotFound,

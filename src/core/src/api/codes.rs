@@ -35,6 +35,7 @@ error_codes! {
     UnknownField => ("unknown_field", BAD_REQUEST, "The request has a field this API does not know"),
     InvalidUser => ("invalid_user", BAD_REQUEST, "The user is neither a userPrincipalName nor an object id"),
     NotFound => ("not_found", NOT_FOUND, "No such endpoint"),
+    AuditRecordNotFound => ("audit_record_not_found", NOT_FOUND, "No audit record with that id"),
     MethodNotAllowed => ("method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed on this endpoint"),
     PayloadTooLarge => ("payload_too_large", PAYLOAD_TOO_LARGE, "The request body is over 64 KiB"),
     UnsupportedMediaType => ("unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "The request body must be application/json"),

@@ -1,7 +1,9 @@
 //! One module per operation; each reads parse -> authorize -> act -> respond.
 
+pub mod access;
 pub mod add_phone;
 pub mod issue_tap;
 pub mod meta;
 pub mod mutation;
+pub mod read_audit;
 pub mod reset;

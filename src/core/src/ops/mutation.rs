@@ -496,15 +496,15 @@ async fn pipeline<O: Operation>(
         }
         Body::Complete(b) => b,
     };
-    let caller = auth::authenticate(config, req.headers(), raw, host)
-        .map_err(|e| Refusal::refused(e.to_problem()))?;
+    let caller = super::access::admit(config, req, raw, host, O::SCOPE).map_err(|d| {
+        if let Some(c) = d.caller {
+            draft.caller = c.id.clone();
+            *caller_seen = Some(c);
+        }
+        Refusal::refused(d.problem)
+    })?;
     draft.caller = caller.id.clone();
     *caller_seen = Some(caller.clone());
-    caller
-        .require(O::SCOPE)
-        .map_err(|e| Refusal::refused(e.to_problem()))?;
-    rate_limit::check_caller(host.kv, unix(host), &config.rate_limits, &caller)
-        .map_err(|e| Refusal::refused(e.to_problem()))?;
 
     let input: O::Input = input::json_body(req).map_err(invalid_user)?;
     draft.user = Some(json!({ "ref": input.user().as_str() }));

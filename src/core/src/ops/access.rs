@@ -1,0 +1,55 @@
+//! Admission, the first step of every authenticated endpoint: who is
+//! calling (bearer key or signed webhook, 401), whether they hold the
+//! endpoint's scope (403), and their per-caller rate limit (429).
+
+use crate::api::Problem;
+use crate::auth::{self, rate_limit, Caller};
+use crate::config::Config;
+use crate::ports::Host;
+use crate::service::{Body, Request};
+use crate::types::Scope;
+
+/// Why a request was not admitted, and who it came from when that was
+/// established (a mutation audits the caller of a refused attempt).
+pub struct Denied {
+    pub caller: Option<Caller>,
+    pub problem: Problem,
+}
+
+pub fn admit(
+    config: &Config,
+    req: &Request,
+    raw: &[u8],
+    host: &Host<'_>,
+    scope: Scope,
+) -> Result<Caller, Denied> {
+    let caller = auth::authenticate(config, req.headers(), raw, host).map_err(|e| Denied {
+        caller: None,
+        problem: e.to_problem(),
+    })?;
+    let deny = |problem: Problem| Denied {
+        caller: Some(caller.clone()),
+        problem,
+    };
+    caller.require(scope).map_err(|e| deny(e.to_problem()))?;
+    let now = crate::types::unix_secs(host.clock.now());
+    rate_limit::check_caller(host.kv, now, &config.rate_limits, &caller)
+        .map_err(|e| deny(e.to_problem()))?;
+    Ok(caller)
+}
+
+/// A read endpoint's admission: configuration, then [`admit`] on an empty
+/// or absent body.
+pub fn admit_read(
+    host: &Host<'_>,
+    req: &Request,
+    scope: Scope,
+) -> Result<(Config, Caller), Problem> {
+    let config = Config::load(host.variables).map_err(super::meta::misconfigured)?;
+    let raw: &[u8] = match req.body() {
+        Body::Complete(b) => b,
+        Body::TooLarge => &[],
+    };
+    let caller = admit(&config, req, raw, host, scope).map_err(|d| d.problem)?;
+    Ok((config, caller))
+}

@@ -1,0 +1,56 @@
+//! `GET /v1/audit`, `GET /v1/audit/{auditId}`, `GET /v1/audit/verify`
+//! (API.md): the trail, read with the `audit:read` scope. Filters, paging
+//! and the chain walk live in [`crate::audit`]; this is the HTTP side.
+
+use http::StatusCode;
+
+use super::access;
+use crate::api::response::{self, Response};
+use crate::api::{ErrorCode, Problem};
+use crate::audit::{self, AuditError, AuditQuery};
+use crate::ports::Host;
+use crate::service::Request;
+use crate::types::Scope;
+
+/// The route prefix: `/v1/audit` and everything under it.
+pub const PATH: &str = "/v1/audit";
+
+fn problem(e: AuditError) -> Problem {
+    let mut p = Problem::new(e.code(), e.to_string());
+    if let AuditError::InvalidQuery { field, .. } = &e {
+        p = p.with("field", *field);
+    }
+    if let AuditError::UnknownParameter(name) = &e {
+        p = p.with("field", name.as_str());
+    }
+    p
+}
+
+pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
+    access::admit_read(host, req, Scope::AuditRead)?;
+    let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
+    let body = match rest {
+        "" => {
+            let query = AuditQuery::from_query(req.uri().query().unwrap_or("")).map_err(problem)?;
+            serde_json::to_value(audit::list(host.db, &query).map_err(problem)?)
+        }
+        "/verify" => serde_json::to_value(audit::verify(host.db).map_err(problem)?),
+        id => {
+            let id = id.trim_start_matches('/');
+            let record = audit::looks_like_audit_id(id)
+                .then(|| audit::get(host.db, id))
+                .transpose()
+                .map_err(problem)?
+                .flatten()
+                .ok_or_else(|| {
+                    Problem::new(
+                        ErrorCode::AuditRecordNotFound,
+                        "no audit record with that id".to_string(),
+                    )
+                })?;
+            serde_json::to_value(record)
+        }
+    }
+    .map_err(|_| Problem::new(ErrorCode::Internal, "the answer could not be encoded"))?;
+    Ok(response::json(StatusCode::OK, &body))
+}
