@@ -2,6 +2,9 @@
 //! calling (bearer key or signed webhook, 401), whether they hold the
 //! endpoint's scope (403), and their per-caller rate limit (429).
 
+// `Denied` carries a whole problem+json body; it is built once per request.
+#![allow(clippy::result_large_err)]
+
 use crate::api::Problem;
 use crate::auth::{self, rate_limit, Caller};
 use crate::config::Config;
