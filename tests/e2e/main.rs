@@ -3,6 +3,7 @@
 
 mod audit;
 mod common;
+mod failures;
 mod manifest;
 mod meta;
 mod phone;

@@ -89,6 +89,16 @@ impl Component {
         }],
     };
 
+    /// `GET /v1/failures`.
+    pub const FAILURES: Component = Component {
+        name: "failures",
+        routes: &[Route {
+            path: "/v1/failures",
+            methods: &[Method::GET],
+            handler: failures,
+            subtree: false,
+        }],
+    };
     /// `GET /v1/audit`, `/v1/audit/{auditId}`, `/v1/audit/verify`.
     pub const AUDIT: Component = Component {
         name: "audit",
@@ -142,6 +152,10 @@ fn readyz<'a>(_: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a
 
 fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
     Box::pin(ops::read_audit::serve(req, host))
+}
+
+fn failures<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::failures::serve(req, host, id))
 }
 
 fn mutation<'a, O: ops::mutation::Operation + 'static>(

@@ -92,6 +92,13 @@ fn sanitize_code(code: &str) -> String {
     }
 }
 
+/// A page's `@odata.nextLink`, if there is a next page.
+pub fn next_link(body: &Value) -> Option<String> {
+    body.get("@odata.nextLink")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
 /// One request of a `$batch`, by its id.
 #[derive(Debug, Clone)]
 pub struct BatchRequest {
@@ -302,6 +309,17 @@ impl<'a> GraphClient<'a> {
         self.send(Version::V1, "GET", path, None).await
     }
 
+    /// Fetches an `@odata.nextLink` exactly as Graph gave it (FACTS §7
+    /// [s43]); a link to any other host is refused: the token must never
+    /// leave Graph.
+    pub async fn follow(&self, link: &str) -> Result<GraphResponse, GraphError> {
+        let prefix = format!("{}/", self.config.graph_endpoint.base());
+        if !link.starts_with(&prefix) {
+            return Err(GraphError::Malformed("@odata.nextLink".into()));
+        }
+        self.send_url("GET", link, None).await
+    }
+
     /// Follows `@odata.nextLink` verbatim (FACTS §7, §43) until the last
     /// page, and returns one body whose `value` holds every item. A link to
     /// any other host is refused: the token must never leave Graph.
@@ -312,26 +330,18 @@ impl<'a> GraphClient<'a> {
             .and_then(Value::as_array_mut)
             .map(std::mem::take)
             .unwrap_or_default();
-        let mut next = body
-            .get("@odata.nextLink")
-            .and_then(Value::as_str)
-            .map(str::to_string);
-        let prefix = format!("{}/", self.config.graph_endpoint.base());
+        let mut next = next_link(&body);
         let mut pages = 0;
         while let Some(link) = next.take() {
             pages += 1;
-            if !link.starts_with(&prefix) || pages > 100 {
+            if pages > 100 {
                 return Err(GraphError::Malformed("@odata.nextLink".into()));
             }
-            let page = self.send_url("GET", &link, None).await?.into_result()?;
+            let page = self.follow(&link).await?.into_result()?;
             if let Some(v) = page.body.get("value").and_then(Value::as_array) {
                 items.extend(v.iter().cloned());
             }
-            next = page
-                .body
-                .get("@odata.nextLink")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            next = next_link(&page.body);
         }
         if let Some(o) = body.as_object_mut() {
             o.remove("@odata.nextLink");

@@ -6,6 +6,7 @@ pub mod error;
 pub mod methods;
 pub mod phones;
 pub mod privileged;
+pub mod signins;
 pub mod tap;
 pub mod token;
 pub mod users;

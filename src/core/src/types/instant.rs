@@ -32,6 +32,10 @@ impl Instant {
         Instant(self.0 + time::Duration::minutes(minutes.into()))
     }
 
+    pub fn minus_seconds(self, seconds: i64) -> Instant {
+        Instant(self.0 - time::Duration::seconds(seconds))
+    }
+
     pub fn unix(self) -> i64 {
         self.0.unix_timestamp()
     }

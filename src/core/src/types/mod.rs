@@ -1,6 +1,7 @@
 //! Types that carry meaning: parsed once at the boundary, trusted afterwards.
 
 mod instant;
+pub mod lookback;
 mod numbering_plan;
 mod phone;
 mod scope;

@@ -1,0 +1,307 @@
+//! Sign-in logs on Graph (FACTS §7): the filtered first page, aggregation
+//! per user while pages stream in, and what Entra's error codes mean.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::types::{Instant, UserRef};
+
+/// Graph's largest sign-in page (FACTS §7 [s34]).
+pub const PAGE_SIZE: u32 = 1000;
+
+/// The fields the aggregation reads; nothing else is asked for.
+const SELECT: &str =
+    "id,createdDateTime,userId,userPrincipalName,userDisplayName,appDisplayName,ipAddress,status";
+
+/// Entra's short meaning of the sign-in error codes a helpdesk meets
+/// (FACTS §7 [s2][s44]).
+pub const MEANINGS: &[(u32, &str)] = &[
+    (
+        500121,
+        "the MFA step failed: someone has the password but could not complete MFA",
+    ),
+    (
+        50074,
+        "strong authentication was required and not completed",
+    ),
+    (
+        50076,
+        "MFA required by policy, per-user enforcement or a new location",
+    ),
+    (
+        50079,
+        "MFA required, but the user must first register security info",
+    ),
+    (50158, "an external security challenge was not satisfied"),
+    (53003, "blocked by Conditional Access"),
+    (50126, "wrong username or password"),
+    (
+        50053,
+        "account locked after repeated bad sign-ins, or a known malicious IP",
+    ),
+    (50057, "the account is disabled"),
+];
+
+pub fn meaning(code: u32) -> Option<&'static str> {
+    MEANINGS.iter().find(|(c, _)| *c == code).map(|(_, m)| *m)
+}
+
+/// OData string literals double their single quotes; the rest is
+/// percent-encoded for the query string.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `/auditLogs/signIns?$filter=…&$select=…&$top=1000`: time, error codes
+/// and user filtered by Graph, not here.
+pub fn first_page_path(
+    since: Instant,
+    until: Instant,
+    codes: &[u32],
+    user: Option<&UserRef>,
+) -> String {
+    let mut filter = format!(
+        "createdDateTime ge {} and createdDateTime le {}",
+        since.to_rfc3339(),
+        until.to_rfc3339()
+    );
+    let codes: Vec<String> = codes
+        .iter()
+        .map(|c| format!("status/errorCode eq {c}"))
+        .collect();
+    filter.push_str(&format!(" and ({})", codes.join(" or ")));
+    if let Some(u) = user {
+        let clause = match u {
+            UserRef::Id(_) => "userId",
+            UserRef::Upn(_) => "userPrincipalName",
+        };
+        filter.push_str(&format!(" and {clause} eq {}", literal(u.as_str())));
+    }
+    format!(
+        "/auditLogs/signIns?$filter={}&$select={SELECT}&$top={PAGE_SIZE}",
+        utf8_percent_encode(&filter, QUERY)
+    )
+}
+
+/// One user's failures, as the answer lists them.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserFailures {
+    pub user: FailingUser,
+    pub failures: u64,
+    pub first_failure_date_time: String,
+    pub last_failure_date_time: String,
+    pub error_codes: BTreeMap<String, u64>,
+    pub failure_reasons: BTreeSet<String>,
+    pub apps: BTreeSet<String>,
+    pub ip_addresses: BTreeSet<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FailingUser {
+    pub id: String,
+    pub user_principal_name: String,
+    pub display_name: Option<String>,
+}
+
+/// Bounds what one user's entry may grow to: a user failing from a
+/// thousand addresses must not make the answer unbounded.
+const MAX_DISTINCT: usize = 20;
+
+/// Failures per user, fed page by page: memory grows with the number of
+/// distinct users, not of events.
+#[derive(Debug, Default)]
+pub struct Aggregate {
+    by_user: HashMap<String, UserFailures>,
+    pub scanned: u64,
+}
+
+fn insert_bounded(set: &mut BTreeSet<String>, value: Option<&str>) {
+    if let Some(v) = value.filter(|v| !v.is_empty()) {
+        if set.len() < MAX_DISTINCT || set.contains(v) {
+            set.insert(v.to_string());
+        }
+    }
+}
+
+impl Aggregate {
+    /// Adds one page's `value` items.
+    pub fn add_page(&mut self, items: &[Value]) {
+        for e in items {
+            self.scanned += 1;
+            let s = |k: &str| e.get(k).and_then(Value::as_str);
+            let (Some(user_id), Some(time)) = (s("userId"), s("createdDateTime")) else {
+                continue;
+            };
+            let code = e
+                .pointer("/status/errorCode")
+                .and_then(Value::as_u64)
+                .unwrap_or(0);
+            let entry = self
+                .by_user
+                .entry(user_id.to_ascii_lowercase())
+                .or_insert_with(|| UserFailures {
+                    user: FailingUser {
+                        id: user_id.to_ascii_lowercase(),
+                        user_principal_name: s("userPrincipalName").unwrap_or_default().to_string(),
+                        display_name: s("userDisplayName").map(str::to_string),
+                    },
+                    failures: 0,
+                    first_failure_date_time: time.to_string(),
+                    last_failure_date_time: time.to_string(),
+                    error_codes: BTreeMap::new(),
+                    failure_reasons: BTreeSet::new(),
+                    apps: BTreeSet::new(),
+                    ip_addresses: BTreeSet::new(),
+                });
+            entry.failures += 1;
+            // Graph's fixed-width UTC times order as strings.
+            if time < entry.first_failure_date_time.as_str() {
+                entry.first_failure_date_time = time.to_string();
+            }
+            if time > entry.last_failure_date_time.as_str() {
+                entry.last_failure_date_time = time.to_string();
+            }
+            *entry.error_codes.entry(code.to_string()).or_default() += 1;
+            insert_bounded(
+                &mut entry.failure_reasons,
+                e.pointer("/status/failureReason").and_then(Value::as_str),
+            );
+            insert_bounded(&mut entry.apps, s("appDisplayName"));
+            insert_bounded(&mut entry.ip_addresses, s("ipAddress"));
+        }
+    }
+
+    pub fn users(&self) -> usize {
+        self.by_user.len()
+    }
+
+    /// Users with at least `min` failures: most failures first, then UPN.
+    pub fn into_sorted(self, min: u64) -> Vec<UserFailures> {
+        let mut v: Vec<UserFailures> = self
+            .by_user
+            .into_values()
+            .filter(|u| u.failures >= min)
+            .collect();
+        v.sort_by(|a, b| {
+            b.failures.cmp(&a.failures).then_with(|| {
+                a.user
+                    .user_principal_name
+                    .to_lowercase()
+                    .cmp(&b.user.user_principal_name.to_lowercase())
+            })
+        });
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(user: &str, upn: &str, time: &str, code: u32, ip: &str) -> Value {
+        json!({ "userId": user, "userPrincipalName": upn, "userDisplayName": upn,
+                "createdDateTime": time, "appDisplayName": "Office", "ipAddress": ip,
+                "status": { "errorCode": code, "failureReason": format!("reason {code}") } })
+    }
+
+    #[test]
+    fn the_filter_asks_graph_for_time_codes_and_user() {
+        let since = Instant::parse("2026-11-30T00:00:00Z").unwrap();
+        let until = Instant::parse("2026-12-01T00:00:00Z").unwrap();
+        let user = UserRef::parse("o'brien@contoso.com").unwrap();
+        let p = first_page_path(since, until, &[500121, 50074], Some(&user));
+        let q = p
+            .split_once("$filter=")
+            .unwrap()
+            .1
+            .split('&')
+            .next()
+            .unwrap();
+        let decoded = percent_encoding::percent_decode_str(q)
+            .decode_utf8()
+            .unwrap();
+        assert_eq!(
+            decoded,
+            "createdDateTime ge 2026-11-30T00:00:00Z and createdDateTime le 2026-12-01T00:00:00Z and (status/errorCode eq 500121 or status/errorCode eq 50074) and userPrincipalName eq 'o''brien@contoso.com'"
+        );
+        assert!(p.ends_with(&format!("$select={SELECT}&$top=1000")));
+        let id = UserRef::parse("2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80").unwrap();
+        assert!(
+            first_page_path(since, until, &[1], Some(&id)).contains("userId%20eq%20%272f9c4b7e")
+        );
+    }
+
+    #[test]
+    fn aggregates_per_user_and_sorts_by_failures_then_upn() {
+        let mut a = Aggregate::default();
+        a.add_page(&[
+            event("U1", "zed@c.com", "2026-11-30T10:00:00Z", 500121, "1.1.1.1"),
+            event("u1", "zed@c.com", "2026-11-30T08:00:00Z", 50074, "1.1.1.1"),
+            event("u2", "amy@c.com", "2026-11-30T09:00:00Z", 500121, "2.2.2.2"),
+        ]);
+        a.add_page(&[
+            event("u2", "amy@c.com", "2026-11-30T11:00:00Z", 500121, "3.3.3.3"),
+            event("u3", "bob@c.com", "2026-11-30T12:00:00Z", 500121, "4.4.4.4"),
+            json!({ "id": "no user" }),
+        ]);
+        assert_eq!(a.scanned, 6);
+        assert_eq!(a.users(), 3);
+        let v = a.into_sorted(1);
+        let upns: Vec<_> = v
+            .iter()
+            .map(|u| u.user.user_principal_name.as_str())
+            .collect();
+        assert_eq!(upns, ["amy@c.com", "zed@c.com", "bob@c.com"]);
+        let zed = &v[1];
+        assert_eq!(zed.failures, 2);
+        assert_eq!(zed.first_failure_date_time, "2026-11-30T08:00:00Z");
+        assert_eq!(zed.last_failure_date_time, "2026-11-30T10:00:00Z");
+        assert_eq!(zed.error_codes["500121"], 1);
+        assert_eq!(zed.error_codes["50074"], 1);
+        assert_eq!(v[0].ip_addresses.len(), 2);
+    }
+
+    #[test]
+    fn memory_follows_users_not_events() {
+        let mut a = Aggregate::default();
+        for page in 0..50 {
+            let items: Vec<Value> = (0..1000)
+                .map(|i| {
+                    event(
+                        &format!("u{}", i % 7),
+                        &format!("u{}@c.com", i % 7),
+                        "2026-11-30T10:00:00Z",
+                        500121,
+                        &format!("10.0.{page}.{}", i % 250),
+                    )
+                })
+                .collect();
+            a.add_page(&items);
+        }
+        assert_eq!(a.scanned, 50_000);
+        assert_eq!(a.users(), 7);
+        let v = a.into_sorted(1);
+        assert!(v.iter().all(|u| u.ip_addresses.len() <= MAX_DISTINCT));
+        assert_eq!(v.iter().map(|u| u.failures).sum::<u64>(), 50_000);
+    }
+
+    #[test]
+    fn every_listed_code_has_a_meaning() {
+        for c in [500121, 50074, 50076, 50079, 50158, 53003, 50126] {
+            assert!(meaning(c).is_some(), "{c}");
+        }
+        assert_eq!(meaning(1), None);
+    }
+}

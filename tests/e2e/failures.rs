@@ -1,0 +1,311 @@
+//! `GET /v1/failures` end to end: the aggregation checked against the
+//! simulated tenant's own sign-in log, the `$filter` Graph received,
+//! paging across many pages, throttling (retried, or truncated when the
+//! budget runs out), the P1 licence, CSV, and bad query values.
+
+use std::collections::HashMap;
+
+use mfa_core::types::Instant;
+use mfa_tests::{demo, Reply, Sim, Spin};
+use serde_json::{json, Value};
+
+use crate::stack;
+
+fn get(app: &Spin, path: &str, extra: &[(&str, &str)]) -> Reply {
+    let auth = format!("Bearer {}", demo::reader_key());
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(extra);
+    app.client().send("GET", path, &h, None)
+}
+
+/// Failures per user id in `[since, until]` with one of `codes`, counted
+/// from the simulator's state (retention applied as Graph applies it).
+fn expected(sim: &Sim, since: &str, until: &str, codes: &[u64]) -> HashMap<String, u64> {
+    let state = sim.state();
+    let (since, until) = (
+        Instant::parse(since).unwrap(),
+        Instant::parse(until).unwrap(),
+    );
+    let mut out = HashMap::new();
+    for e in state["signIns"].as_array().unwrap() {
+        let t = Instant::parse(e["createdDateTime"].as_str().unwrap()).unwrap();
+        let code = e["status"]["errorCode"].as_u64().unwrap();
+        if t >= since && t <= until && codes.contains(&code) {
+            *out.entry(e["userId"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    out
+}
+
+fn sign_in_requests(sim: &Sim) -> Vec<Value> {
+    sim.requests()
+        .into_iter()
+        .filter(|r| r["path"] == "/v1.0/auditLogs/signIns")
+        .collect()
+}
+
+#[test]
+fn counts_per_user_as_the_tenant_logged_them_sorted_with_meanings() {
+    let (sim, app) = stack(&[]);
+    let r = get(&app, "/v1/failures?since=P10D&errorCodes=500121,50074", &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("content-type"), Some("application/json"));
+    let b = r.json();
+    assert_eq!(b["errorCodes"], json!([50074, 500121]));
+    assert_eq!(b["truncated"], false);
+    let want = expected(
+        &sim,
+        b["since"].as_str().unwrap(),
+        b["until"].as_str().unwrap(),
+        &[500121, 50074],
+    );
+    let users = b["users"].as_array().unwrap();
+    let got: HashMap<String, u64> = users
+        .iter()
+        .map(|u| {
+            (
+                u["user"]["id"].as_str().unwrap().to_string(),
+                u["failures"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, want);
+    assert!(b["scannedEvents"].as_u64().unwrap() >= want.values().sum::<u64>());
+    // Most failures first, ties by UPN.
+    for pair in users.windows(2) {
+        let (a, z) = (&pair[0], &pair[1]);
+        let (fa, fz) = (
+            a["failures"].as_u64().unwrap(),
+            z["failures"].as_u64().unwrap(),
+        );
+        assert!(
+            fa > fz
+                || (fa == fz
+                    && a["user"]["userPrincipalName"].as_str()
+                        <= z["user"]["userPrincipalName"].as_str()),
+            "{a} before {z}"
+        );
+    }
+    let bob = users
+        .iter()
+        .find(|u| u["user"]["userPrincipalName"] == "bob@contoso.com")
+        .unwrap();
+    assert!(bob["errorCodes"]["500121"].as_u64().unwrap() >= 3);
+    assert!(bob["ipAddresses"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("198.51.100.7")));
+    assert!(
+        bob["firstFailureDateTime"].as_str().unwrap()
+            <= bob["lastFailureDateTime"].as_str().unwrap()
+    );
+    assert!(b["errorCodeMeanings"]["500121"]
+        .as_str()
+        .unwrap()
+        .contains("MFA"));
+
+    // Graph did the filtering: time, codes, only the fields used, largest page.
+    let first = &sign_in_requests(&sim)[0];
+    let q = first["query"].as_str().unwrap_or_default().to_string();
+    let q = percent_decode(&q);
+    assert!(
+        q.contains("createdDateTime ge ") && q.contains(" and createdDateTime le "),
+        "{q}"
+    );
+    assert!(
+        q.contains("(status/errorCode eq 50074 or status/errorCode eq 500121)"),
+        "{q}"
+    );
+    assert!(
+        q.contains("$select=id,createdDateTime,userId,userPrincipalName"),
+        "{q}"
+    );
+    assert!(q.contains("$top=1000"), "{q}");
+
+    // Defaults: the last 24 hours of 500121; the 45-day-old event never shows.
+    let d = get(&app, "/v1/failures", &[]).json();
+    let want = expected(
+        &sim,
+        d["since"].as_str().unwrap(),
+        d["until"].as_str().unwrap(),
+        &[500121],
+    );
+    assert_eq!(d["users"].as_array().unwrap().len(), want.len());
+    assert!(want.contains_key("48b85567-7c29-53ed-b888-e7aef7ddc561"));
+
+    // Filters: one user; at least N failures.
+    let one = get(&app, "/v1/failures?since=P10D&user=bob@contoso.com", &[]).json();
+    let ids: Vec<&str> = one["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user"]["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["48b85567-7c29-53ed-b888-e7aef7ddc561"]);
+    assert!(percent_decode(
+        sign_in_requests(&sim).last().unwrap()["query"]
+            .as_str()
+            .unwrap()
+    )
+    .contains("userPrincipalName eq 'bob@contoso.com'"));
+    let many = get(
+        &app,
+        "/v1/failures?since=P10D&errorCodes=500121,50074&minFailures=4",
+        &[],
+    )
+    .json();
+    let n = many["users"].as_array().unwrap().len();
+    assert_eq!(n, got.values().filter(|f| **f >= 4).count());
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+#[test]
+fn every_page_is_read_throttling_is_retried_and_a_spent_budget_truncates() {
+    let (sim, app) = stack(&[]);
+    sim.reseed(|f| {
+        f["signIns"]["generate"]["count"] = json!(6000);
+        f["signIns"]["generate"]["days"] = json!(9);
+    });
+    let all = "/v1/failures?since=P10D&errorCodes=500121,50074,50076,53003,50053,50126";
+    let codes = [500121, 50074, 50076, 53003, 50053, 50126];
+    let r = get(&app, all, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    let want = expected(
+        &sim,
+        b["since"].as_str().unwrap(),
+        b["until"].as_str().unwrap(),
+        &codes,
+    );
+    let total: u64 = want.values().sum();
+    assert!(total > 3000, "{total} failures: enough for several pages");
+    assert_eq!(b["scannedEvents"].as_u64().unwrap(), total);
+    let pages = sign_in_requests(&sim);
+    assert_eq!(pages.len() as u64, total.div_ceil(1000));
+    assert_eq!(b["pagesRead"].as_u64().unwrap(), total.div_ceil(1000));
+    assert!(pages[1..]
+        .iter()
+        .all(|p| p["query"].as_str().unwrap().contains("skiptoken")));
+    let sum: u64 = b["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["failures"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, total);
+
+    // The first page throttled once: retried after Retry-After, same answer.
+    // Past the reports throttle's 10 s window (FACTS §7) on the sim clock.
+    sim.advance_clock(11);
+    sim.clear_requests();
+    sim.fault(json!({ "pathPattern": "^/v1\\.0/auditLogs/signIns$", "status": 429, "retryAfter": 1, "count": 1 }));
+    let again = get(&app, all, &[]).json();
+    assert_eq!(again["truncated"], false);
+    assert_eq!(again["scannedEvents"], b["scannedEvents"]);
+    let statuses: Vec<u64> = sign_in_requests(&sim)
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses[..2], [429, 200]);
+
+    // Throttled past the budget after the first page: what was read, truncated.
+    sim.advance_clock(11);
+    sim.clear_requests();
+    sim.fault(
+        json!({ "pathPattern": "^/v1\\.0/auditLogs/signIns$", "latencyMs": 1500, "count": 1 }),
+    );
+    let app2 = &app;
+    let partial = std::thread::scope(|s| {
+        let h = s.spawn(|| get(app2, all, &[]));
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        sim.fault(json!({ "pathPattern": "^/v1\\.0/auditLogs/signIns$", "status": 429, "retryAfter": 60, "count": 50 }));
+        h.join().unwrap()
+    });
+    assert_eq!(partial.status, 200, "{}", partial.body);
+    let p = partial.json();
+    assert_eq!(p["truncated"], true);
+    assert_eq!(p["pagesRead"], 1);
+    assert_eq!(p["scannedEvents"], 1000);
+}
+
+#[test]
+fn csv_by_format_or_accept_and_bad_values_name_their_field() {
+    let (_sim, app) = stack(&[]);
+    for (path, accept) in [
+        ("/v1/failures?since=P10D&format=csv", "application/json"),
+        ("/v1/failures?since=P10D", "text/csv"),
+    ] {
+        let r = get(&app, path, &[("accept", accept)]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(
+            r.header("content-type").unwrap().starts_with("text/csv"),
+            "{path}"
+        );
+        let lines: Vec<&str> = r.body.split("\r\n").filter(|l| !l.is_empty()).collect();
+        assert!(
+            lines[0].starts_with("userPrincipalName,displayName,id,failures,"),
+            "{}",
+            lines[0]
+        );
+        let json = get(&app, "/v1/failures?since=P10D", &[]).json();
+        assert_eq!(lines.len() - 1, json["users"].as_array().unwrap().len());
+        assert!(
+            lines[1..]
+                .iter()
+                .any(|l| l.starts_with("bob@contoso.com,Bob Fischer,")),
+            "{:?}",
+            lines
+        );
+    }
+    for (query, code, field) in [
+        ("since=P31D", "invalid_request", "since"),
+        ("since=yesterday", "invalid_request", "since"),
+        ("since=PT1.5H", "invalid_request", "since"),
+        ("until=2026-13-01T00:00:00Z", "invalid_request", "until"),
+        ("since=PT1H&until=P1D", "invalid_request", "since"),
+        ("errorCodes=MFA", "invalid_request", "errorCodes"),
+        ("minFailures=0", "invalid_request", "minFailures"),
+        ("format=xlsx", "invalid_request", "format"),
+        ("user=nobody", "invalid_user", "user"),
+        ("top=10", "unknown_field", "top"),
+    ] {
+        let r = get(&app, &format!("/v1/failures?{query}"), &[]);
+        assert_eq!(r.status, 400, "{query}: {}", r.body);
+        let p = r.json();
+        assert_eq!(
+            (p["code"].as_str(), p["field"].as_str()),
+            (Some(code), Some(field)),
+            "{query}"
+        );
+    }
+    let r = app.client().get("/v1/failures");
+    assert_eq!(r.status, 401);
+    let auth = format!("Bearer {}", demo::admin_key());
+    let r = app.client().send(
+        "GET",
+        "/v1/failures",
+        &[("authorization", auth.as_str())],
+        None,
+    );
+    assert_eq!(r.status, 200, "the admin has failures:read");
+}
+
+#[test]
+fn a_tenant_without_p1_is_409_premium_license_required() {
+    let (sim, app) = stack(&[]);
+    sim.reseed(|f| f["tenant"]["premium"] = json!(false));
+    let r = get(&app, "/v1/failures", &[]);
+    assert_eq!(r.status, 409, "{}", r.body);
+    let p = r.json();
+    assert_eq!(p["code"], "premium_license_required");
+    assert_eq!(
+        p["graphErrorCode"],
+        "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
+    );
+}
