@@ -6,6 +6,7 @@ mod common;
 mod failures;
 mod manifest;
 mod meta;
+mod openapi;
 mod phone;
 mod reset;
 mod secrets;

@@ -56,6 +56,18 @@ impl Component {
                 handler: readyz,
                 subtree: false,
             },
+            Route {
+                path: "/v1/openapi.json",
+                methods: &[Method::GET],
+                handler: openapi,
+                subtree: false,
+            },
+            Route {
+                path: "/v1/swagger.json",
+                methods: &[Method::GET],
+                handler: swagger,
+                subtree: false,
+            },
         ],
     };
     /// `POST /v1/tap`.
@@ -148,6 +160,20 @@ fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> 
 
 fn readyz<'a>(_: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
     Box::pin(ops::meta::readyz(host))
+}
+
+fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    let doc = crate::api::openapi::document(crate::api::openapi::Flavor::OpenApi31, None);
+    Box::pin(async move { Ok(response::json(http::StatusCode::OK, &doc)) })
+}
+
+fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let doc = crate::api::openapi::document(crate::api::openapi::Flavor::Swagger2, host);
+    Box::pin(async move { Ok(response::json(http::StatusCode::OK, &doc)) })
 }
 
 fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {

@@ -18,8 +18,14 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
     let mut builder = http::Request::builder()
         .method(method.as_str())
         .uri(&path_and_query);
+    let mut has_host = false;
     for (name, value) in req.headers().entries() {
+        has_host |= name.eq_ignore_ascii_case("host");
         builder = builder.header(name, value);
+    }
+    // wasi:http carries the Host header as the request's authority.
+    if let (false, Some(authority)) = (has_host, req.authority()) {
+        builder = builder.header("host", authority);
     }
     let body = read_body(req).await;
     let request = match builder.body(body) {

@@ -4,6 +4,7 @@
 pub mod codes;
 pub mod idempotency;
 pub mod input;
+pub mod openapi;
 pub mod problem;
 pub mod request_id;
 pub mod response;

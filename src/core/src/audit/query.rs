@@ -52,6 +52,11 @@ fn invalid(field: &'static str, reason: &str) -> AuditError {
 }
 
 impl AuditQuery {
+    /// Every parameter [`AuditQuery::from_query`] knows, in document order.
+    pub const NAMES: [&'static str; 7] = [
+        "since", "until", "user", "ticket", "caller", "limit", "cursor",
+    ];
+
     /// Parses a URL query string (`since=...&user=...`, with or without the
     /// leading `?`). An empty value counts as absent (connectors send unset
     /// optional parameters that way); an unknown or repeated parameter is an
@@ -221,6 +226,15 @@ mod tests {
 
     fn q(raw: &str) -> AuditQuery {
         AuditQuery::from_query(raw).unwrap()
+    }
+
+    #[test]
+    fn every_documented_parameter_is_accepted() {
+        for name in AuditQuery::NAMES {
+            let value = if name == "limit" { "5" } else { "x" };
+            AuditQuery::from_query(&format!("{name}={value}"))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
     }
 
     #[test]

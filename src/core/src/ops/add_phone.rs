@@ -22,7 +22,7 @@ use crate::types::{
     PhoneError, PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification,
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhoneInput {
     pub user: UserRef,

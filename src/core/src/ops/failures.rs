@@ -48,6 +48,16 @@ fn bad(field: &str, why: impl std::fmt::Display) -> Problem {
 }
 
 impl FailuresQuery {
+    /// Every parameter [`FailuresQuery::parse`] knows, in document order.
+    pub const NAMES: [&'static str; 6] = [
+        "since",
+        "until",
+        "user",
+        "errorCodes",
+        "minFailures",
+        "format",
+    ];
+
     /// Parses the URL query; an empty value counts as absent, an unknown or
     /// repeated parameter is refused.
     pub fn parse(raw: &str, now: Instant) -> Result<FailuresQuery, Problem> {
@@ -357,6 +367,22 @@ mod tests {
             FailuresQuery::parse("top=5", now()).unwrap_err().code,
             ErrorCode::UnknownField
         );
+    }
+
+    #[test]
+    fn every_documented_parameter_is_accepted() {
+        let samples = [
+            "P1D",
+            "2026-12-01T00:00:00Z",
+            "bob@contoso.com",
+            "500121",
+            "2",
+            "json",
+        ];
+        for (name, value) in FailuresQuery::NAMES.iter().zip(samples) {
+            FailuresQuery::parse(&format!("{name}={value}"), now())
+                .unwrap_or_else(|p| panic!("{name}: {}", p.detail));
+        }
     }
 
     #[test]

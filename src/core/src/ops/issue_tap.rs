@@ -16,7 +16,7 @@ use crate::config::MutatingOperation;
 use crate::graph::{tap, GraphError};
 use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TapInput {
     pub user: UserRef,

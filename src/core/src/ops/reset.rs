@@ -24,7 +24,7 @@ use crate::graph::methods::{self, Method, MethodType};
 use crate::graph::GraphError;
 use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetInput {
     pub user: UserRef,

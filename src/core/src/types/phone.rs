@@ -8,7 +8,9 @@ use std::fmt;
 use phonenumber::{ParseError, Type};
 
 /// Graph's `phoneType` (FACTS §5): only an office phone has an extension.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum PhoneType {
     Mobile,

@@ -49,6 +49,22 @@ fn upn_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "'.-_!#^~$".contains(c)
 }
 
+impl schemars::JsonSchema for UserRef {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "UserRef".into()
+    }
+    fn inline_schema() -> bool {
+        true
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string", "minLength": 1, "maxLength": 256,
+            "description": "A userPrincipalName (guests' #EXT# UPNs too) or an object id (GUID).",
+            "examples": ["alice@contoso.com"]
+        })
+    }
+}
+
 impl UserRef {
     pub fn parse(raw: &str) -> Result<UserRef, UserRefError> {
         if raw.is_empty() {

@@ -1,0 +1,648 @@
+//! `GET /v1/openapi.json` (OpenAPI 3.1) and `GET /v1/swagger.json`
+//! (Swagger 2.0, for a Power Automate custom connector), built from one
+//! table of operations. Request bodies are the operations' own input types
+//! (`schemars`), so the documents cannot drift from what the handlers
+//! accept; query parameters are checked against the parsers by tests, and
+//! response bodies against real answers by the end-to-end tests.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use super::ErrorCode;
+use crate::ops::add_phone::PhoneInput;
+use crate::ops::issue_tap::TapInput;
+use crate::ops::reset::ResetInput;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    OpenApi31,
+    Swagger2,
+}
+
+/// How a caller proves who they are.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    None,
+    /// Bearer key, or a Standard Webhooks signature (mutations).
+    KeyOrWebhook(&'static str),
+    /// Bearer key (reads).
+    Key(&'static str),
+}
+
+struct Param {
+    name: &'static str,
+    summary: &'static str,
+    description: &'static str,
+    /// A JSON schema for the value (`type` is all Swagger needs).
+    kind: &'static str,
+    format: Option<&'static str>,
+}
+
+struct Operation {
+    method: &'static str,
+    path: &'static str,
+    id: &'static str,
+    summary: &'static str,
+    description: &'static str,
+    auth: Auth,
+    body: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
+    path_params: &'static [Param],
+    query: &'static [Param],
+    ok_status: u16,
+    ok: fn() -> Value,
+    csv: bool,
+    errors: &'static [ErrorCode],
+}
+
+const GUARDS: &[ErrorCode] = &[
+    ErrorCode::InvalidRequest,
+    ErrorCode::UnknownField,
+    ErrorCode::InvalidUser,
+    ErrorCode::VerificationRequired,
+    ErrorCode::Unauthorized,
+    ErrorCode::ReplayedWebhook,
+    ErrorCode::InsufficientScope,
+    ErrorCode::ProtectedUser,
+    ErrorCode::UserNotFound,
+    ErrorCode::UserDisabled,
+    ErrorCode::IdempotencyKeyReused,
+    ErrorCode::RequestInProgress,
+    ErrorCode::PayloadTooLarge,
+    ErrorCode::UnsupportedMediaType,
+    ErrorCode::RateLimited,
+    ErrorCode::Misconfigured,
+    ErrorCode::GraphError,
+    ErrorCode::GraphUnavailable,
+    ErrorCode::GraphAuthFailed,
+    ErrorCode::GraphThrottled,
+    ErrorCode::StorageUnavailable,
+];
+
+fn body_of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
+    g.subschema_for::<T>()
+}
+
+fn user() -> Value {
+    json!({ "type": "object", "properties": {
+        "id": { "type": "string" }, "userPrincipalName": { "type": "string" },
+        "displayName": { "type": "string" } } })
+}
+
+fn object(props: Value) -> Value {
+    json!({ "type": "object", "properties": props })
+}
+
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+fn methods_list() -> Value {
+    json!({ "type": "array", "items": { "type": "object", "properties": {
+        "id": { "type": "string" }, "type": { "type": "string" },
+        "displayName": { "type": "string" }, "phoneType": { "type": "string" },
+        "reason": { "type": "string" }, "status": { "type": "integer" },
+        "code": { "type": "string" } } } })
+}
+
+fn tap_ok() -> Value {
+    object(json!({
+        "user": user(), "temporaryAccessPass": { "type": "string", "description": "The pass; only in this answer, never stored or logged" },
+        "passRedacted": { "type": "boolean" }, "methodId": { "type": "string" },
+        "startDateTime": { "type": "string", "format": "date-time" },
+        "expiresDateTime": { "type": "string", "format": "date-time" },
+        "lifetimeInMinutes": { "type": "integer" }, "isUsableOnce": { "type": "boolean" },
+        "replaced": { "type": "boolean" }, "ticket": { "type": "string" },
+        "warnings": strings(), "auditId": { "type": "string" } }))
+}
+
+fn reset_ok() -> Value {
+    object(json!({
+        "user": user(), "dryRun": { "type": "boolean" }, "removed": methods_list(),
+        "wouldRemove": methods_list(), "remaining": methods_list(), "failed": methods_list(),
+        "sessionsRevoked": { "type": "boolean" }, "wouldRevokeSessions": { "type": "boolean" },
+        "warnings": strings(), "ticket": { "type": "string" }, "auditId": { "type": "string" } }))
+}
+
+fn phone_ok() -> Value {
+    object(json!({
+        "user": user(), "methodId": { "type": "string" }, "phoneNumber": { "type": "string" },
+        "phoneType": { "type": "string" }, "smsSignInState": { "type": "string" },
+        "unchanged": { "type": "boolean" }, "replaced": { "type": "boolean" },
+        "warnings": strings(), "ticket": { "type": "string" }, "auditId": { "type": "string" } }))
+}
+
+fn failures_ok() -> Value {
+    object(json!({
+        "since": { "type": "string", "format": "date-time" },
+        "until": { "type": "string", "format": "date-time" },
+        "errorCodes": { "type": "array", "items": { "type": "integer" } },
+        "errorCodeMeanings": { "type": "object", "additionalProperties": { "type": "string" } },
+        "minFailures": { "type": "integer" }, "scannedEvents": { "type": "integer" },
+        "pagesRead": { "type": "integer" }, "truncated": { "type": "boolean" },
+        "users": { "type": "array", "items": object(json!({
+            "user": user(), "failures": { "type": "integer" },
+            "firstFailureDateTime": { "type": "string" }, "lastFailureDateTime": { "type": "string" },
+            "errorCodes": { "type": "object", "additionalProperties": { "type": "integer" } },
+            "failureReasons": strings(), "apps": strings(), "ipAddresses": strings() })) } }))
+}
+
+fn audit_record() -> Value {
+    object(json!({
+        "auditId": { "type": "string" }, "time": { "type": "string", "format": "date-time" },
+        "caller": { "type": "string" }, "operation": { "type": "string" },
+        "user": { "type": "object" }, "ticket": { "type": "string" }, "reason": { "type": "string" },
+        "verification": { "type": "object" },
+        "outcome": { "type": "string", "enum": ["succeeded", "failed", "refused", "dry_run"] },
+        "status": { "type": "integer" }, "code": { "type": "string" },
+        "details": { "type": "object" }, "requestId": { "type": "string" },
+        "prevHash": { "type": "string" }, "hash": { "type": "string" } }))
+}
+
+fn audit_ok() -> Value {
+    object(
+        json!({ "records": { "type": "array", "items": audit_record() },
+        "nextCursor": { "type": "string" } }),
+    )
+}
+
+fn verify_ok() -> Value {
+    object(
+        json!({ "ok": { "type": "boolean" }, "records": { "type": "integer" },
+        "firstBadAuditId": { "type": "string" } }),
+    )
+}
+
+fn health_ok() -> Value {
+    object(json!({ "status": { "type": "string" } }))
+}
+
+fn any_document() -> Value {
+    json!({ "type": "object" })
+}
+
+const fn q(name: &'static str, summary: &'static str, description: &'static str) -> Param {
+    Param {
+        name,
+        summary,
+        description,
+        kind: "string",
+        format: None,
+    }
+}
+
+/// `GET /v1/failures` parameters; [`crate::ops::failures::FailuresQuery::NAMES`] must match.
+const FAILURES_QUERY: &[Param] = &[
+    q("since", "Since", "RFC 3339 instant or ISO 8601 duration back from now (PT24H, P7D); at most 30 days; default PT24H"),
+    q("until", "Until", "RFC 3339 instant or ISO 8601 duration back from now; default now"),
+    q("user", "User", "userPrincipalName or object id"),
+    q("errorCodes", "Error codes", "comma list of sign-in error codes; default 500121"),
+    Param { kind: "integer", format: Some("int32"), ..q("minFailures", "Minimum failures", "users with at least this many failures; default 1") },
+    q("format", "Format", "json (default) or csv; Accept: text/csv works too"),
+];
+
+/// `GET /v1/audit` parameters; [`crate::audit::AuditQuery::NAMES`] must match.
+const AUDIT_QUERY: &[Param] = &[
+    q("since", "Since", "RFC 3339 instant, inclusive"),
+    q("until", "Until", "RFC 3339 instant, inclusive"),
+    q("user", "User", "userPrincipalName or object id"),
+    q("ticket", "Ticket", "exact ticket"),
+    q("caller", "Caller", "exact caller id"),
+    Param {
+        kind: "integer",
+        format: Some("int32"),
+        ..q("limit", "Limit", "1..1000, default 100")
+    },
+    q("cursor", "Cursor", "nextCursor of the previous page"),
+];
+
+const AUDIT_ID: &[Param] = &[q("auditId", "Audit id", "aud_ and 26 base32 characters")];
+
+const OPERATIONS: &[Operation] = &[
+    Operation {
+        method: "post", path: "/v1/tap", id: "IssueTemporaryAccessPass",
+        summary: "Issue a Temporary Access Pass",
+        description: "Checks the user, their protection and the tenant's TAP policy, then creates a pass. The pass is returned once, with Cache-Control: no-store.",
+        auth: Auth::KeyOrWebhook("tap"), body: Some(body_of::<TapInput>), path_params: &[], query: &[],
+        ok_status: 201, ok: tap_ok, csv: false,
+        errors: &[ErrorCode::TapPolicyDisabled, ErrorCode::UserNotInTapPolicyScope, ErrorCode::LifetimeOutOfRange, ErrorCode::UsableOnceRequired, ErrorCode::TapExists],
+    },
+    Operation {
+        method: "post", path: "/v1/reset", id: "ResetMfa",
+        summary: "Require re-registration of MFA",
+        description: "Removes every removable authentication method (all but the password, or only methodTypes), the default last, revokes sign-in sessions and re-reads the methods. A partial reset is 502 partial_reset; retrying finishes it.",
+        auth: Auth::KeyOrWebhook("reset"), body: Some(body_of::<ResetInput>), path_params: &[], query: &[],
+        ok_status: 200, ok: reset_ok, csv: false,
+        errors: &[ErrorCode::PartialReset],
+    },
+    Operation {
+        method: "post", path: "/v1/phone", id: "AddPhoneMethod",
+        summary: "Add a backup phone method",
+        description: "Parses the number against its country's numbering plan and registers it in Graph's +{country code} {number} form.",
+        auth: Auth::KeyOrWebhook("phone"), body: Some(body_of::<PhoneInput>), path_params: &[], query: &[],
+        ok_status: 201, ok: phone_ok, csv: false,
+        errors: &[ErrorCode::InvalidPhoneNumber, ErrorCode::PhoneTypeExists, ErrorCode::MobilePhoneRequired],
+    },
+    Operation {
+        method: "get", path: "/v1/failures", id: "ListMfaFailures",
+        summary: "Who is failing MFA",
+        description: "Sign-in failures per user from the sign-in logs (Entra ID P1/P2), sorted by failures, as JSON or CSV.",
+        auth: Auth::Key("failures:read"), body: None, path_params: &[], query: FAILURES_QUERY,
+        ok_status: 200, ok: failures_ok, csv: true,
+        errors: &[ErrorCode::PremiumLicenseRequired],
+    },
+    Operation {
+        method: "get", path: "/v1/audit", id: "ListAuditRecords",
+        summary: "List audit records",
+        description: "The audit trail, newest first, filtered and paged by cursor.",
+        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: AUDIT_QUERY,
+        ok_status: 200, ok: audit_ok, csv: false, errors: &[],
+    },
+    Operation {
+        method: "get", path: "/v1/audit/verify", id: "VerifyAuditChain",
+        summary: "Verify the audit chain",
+        description: "Re-walks the hash chain and names the first record that was edited, deleted or inserted.",
+        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: verify_ok, csv: false, errors: &[],
+    },
+    Operation {
+        method: "get", path: "/v1/audit/{auditId}", id: "GetAuditRecord",
+        summary: "Get one audit record",
+        description: "One record by its id.",
+        auth: Auth::Key("audit:read"), body: None, path_params: AUDIT_ID, query: &[],
+        ok_status: 200, ok: audit_record, csv: false, errors: &[ErrorCode::AuditRecordNotFound],
+    },
+    Operation {
+        method: "get", path: "/healthz", id: "Healthz", summary: "Liveness",
+        description: "Answers without configuration; reveals nothing.",
+        auth: Auth::None, body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: health_ok, csv: false, errors: &[],
+    },
+    Operation {
+        method: "get", path: "/readyz", id: "Readyz", summary: "Readiness",
+        description: "Configuration, state stores and a Graph token.",
+        auth: Auth::None, body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: any_document, csv: false, errors: &[ErrorCode::Misconfigured, ErrorCode::GraphAuthFailed],
+    },
+    Operation {
+        method: "get", path: "/v1/openapi.json", id: "GetOpenApi", summary: "This API as OpenAPI 3.1",
+        description: "The OpenAPI 3.1 description of this API.",
+        auth: Auth::None, body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: any_document, csv: false, errors: &[],
+    },
+    Operation {
+        method: "get", path: "/v1/swagger.json", id: "GetSwagger", summary: "This API as Swagger 2.0",
+        description: "The Swagger 2.0 description, for a Power Automate custom connector.",
+        auth: Auth::None, body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: any_document, csv: false, errors: &[],
+    },
+];
+
+/// The paths the documents describe.
+pub fn paths() -> impl Iterator<Item = &'static str> {
+    OPERATIONS.iter().map(|o| o.path)
+}
+
+fn problem_schema() -> Value {
+    json!({ "type": "object", "required": ["type", "title", "status", "code"], "properties": {
+        "type": { "type": "string" }, "title": { "type": "string" }, "status": { "type": "integer" },
+        "detail": { "type": "string" }, "code": { "type": "string" },
+        "field": { "type": "string" }, "auditId": { "type": "string" },
+        "graphErrorCode": { "type": "string" }, "graphRequestId": { "type": "string" },
+        "changed": { "type": "string" } } })
+}
+
+/// An absent member and `null` mean the same to the handlers; the
+/// documents say "optional" once instead of `type: [T, "null"]` or an
+/// `anyOf` with a null branch.
+fn drop_null(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(types)) = o.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let t = types.remove(0);
+                    o.insert("type".into(), t);
+                }
+            }
+            if let Some(Value::Array(any)) = o.get("anyOf") {
+                let kept: Vec<Value> = any
+                    .iter()
+                    .filter(|b| b.get("type") != Some(&json!("null")))
+                    .cloned()
+                    .collect();
+                if kept.len() == 1 && any.len() == 2 {
+                    o.remove("anyOf");
+                    if let Value::Object(k) = &kept[0] {
+                        o.extend(k.clone());
+                    }
+                }
+            }
+            o.values_mut().for_each(drop_null);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_null),
+        _ => {}
+    }
+}
+
+/// Swagger 2.0 schemas are an older JSON Schema: `examples` becomes
+/// `example`, `const` an `enum`, a `$ref` stands alone.
+fn downgrade(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::Array(ex)) = o.remove("examples") {
+                if let Some(first) = ex.into_iter().next() {
+                    o.insert("example".into(), first);
+                }
+            }
+            if let Some(c) = o.remove("const") {
+                o.insert("enum".into(), json!([c]));
+            }
+            o.remove("$schema");
+            if let Some(r) = o.get("$ref").cloned() {
+                o.clear();
+                o.insert("$ref".into(), r);
+            }
+            o.values_mut().for_each(downgrade);
+        }
+        Value::Array(a) => a.iter_mut().for_each(downgrade),
+        _ => {}
+    }
+}
+
+fn refs(flavor: Flavor) -> &'static str {
+    match flavor {
+        Flavor::OpenApi31 => "#/components/schemas/",
+        Flavor::Swagger2 => "#/definitions/",
+    }
+}
+
+fn param(flavor: Flavor, p: &Param, location: &str, required: bool) -> Value {
+    let mut v = json!({ "name": p.name, "in": location, "required": required,
+        "description": p.description, "x-ms-summary": p.summary });
+    let mut schema = json!({ "type": p.kind });
+    if let Some(f) = p.format {
+        schema["format"] = json!(f);
+    }
+    match flavor {
+        Flavor::OpenApi31 => v["schema"] = schema,
+        Flavor::Swagger2 => {
+            if let Value::Object(s) = schema {
+                v.as_object_mut().expect("object").extend(s);
+            }
+        }
+    }
+    v
+}
+
+fn responses(flavor: Flavor, op: &Operation) -> Value {
+    let problem = json!({ "$ref": format!("{}Problem", refs(flavor)) });
+    let mut out = Map::new();
+    let ok = (op.ok)();
+    out.insert(
+        op.ok_status.to_string(),
+        match flavor {
+            Flavor::OpenApi31 => {
+                let mut content = json!({ "application/json": { "schema": ok } });
+                if op.csv {
+                    content["text/csv"] = json!({ "schema": { "type": "string" } });
+                }
+                json!({ "description": op.summary, "content": content })
+            }
+            Flavor::Swagger2 => json!({ "description": op.summary, "schema": ok }),
+        },
+    );
+    let mut codes: Vec<ErrorCode> = op.errors.to_vec();
+    if op.auth != Auth::None {
+        let shared: &[ErrorCode] = match op.auth {
+            Auth::KeyOrWebhook(_) => GUARDS,
+            _ => &[
+                ErrorCode::InvalidRequest,
+                ErrorCode::UnknownField,
+                ErrorCode::Unauthorized,
+                ErrorCode::InsufficientScope,
+                ErrorCode::RateLimited,
+                ErrorCode::Misconfigured,
+                ErrorCode::StorageUnavailable,
+            ],
+        };
+        codes.extend_from_slice(shared);
+        if matches!(op.auth, Auth::Key("failures:read")) {
+            codes.extend([
+                ErrorCode::InvalidUser,
+                ErrorCode::GraphError,
+                ErrorCode::GraphThrottled,
+                ErrorCode::GraphAuthFailed,
+            ]);
+        }
+    }
+    codes.push(ErrorCode::MethodNotAllowed);
+    let mut by_status: std::collections::BTreeMap<u16, Vec<&'static str>> = Default::default();
+    for c in codes {
+        let list = by_status.entry(c.status().as_u16()).or_default();
+        if !list.contains(&c.as_str()) {
+            list.push(c.as_str());
+        }
+    }
+    for (status, list) in by_status {
+        let description = format!("problem+json; code: {}", list.join(", "));
+        out.insert(
+            status.to_string(),
+            match flavor {
+                Flavor::OpenApi31 => json!({ "description": description,
+                    "content": { "application/problem+json": { "schema": problem } } }),
+                Flavor::Swagger2 => json!({ "description": description, "schema": problem }),
+            },
+        );
+    }
+    Value::Object(out)
+}
+
+fn operation(flavor: Flavor, op: &Operation, g: &mut SchemaGenerator) -> Value {
+    let mut v =
+        json!({ "operationId": op.id, "summary": op.summary, "description": op.description });
+    let mut params: Vec<Value> = op
+        .path_params
+        .iter()
+        .map(|p| param(flavor, p, "path", true))
+        .chain(op.query.iter().map(|p| param(flavor, p, "query", false)))
+        .collect();
+    if let Some(body) = op.body {
+        let schema = serde_json::to_value(body(g)).unwrap_or(Value::Null);
+        match flavor {
+            Flavor::OpenApi31 => {
+                v["requestBody"] = json!({ "required": true,
+                    "content": { "application/json": { "schema": schema } } });
+            }
+            Flavor::Swagger2 => params
+                .push(json!({ "name": "body", "in": "body", "required": true,
+                "x-ms-summary": "Request", "schema": schema })),
+        }
+        params.push(match flavor {
+            Flavor::OpenApi31 => json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "1..255 printable ASCII: a retry with the same key replays the outcome",
+                "schema": { "type": "string" } }),
+            Flavor::Swagger2 => json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+                "description": "1..255 printable ASCII: a retry with the same key replays the outcome",
+                "x-ms-summary": "Idempotency key", "type": "string" }),
+        });
+    }
+    if !params.is_empty() {
+        v["parameters"] = Value::Array(params);
+    }
+    v["responses"] = responses(flavor, op);
+    let (key, hook) = match flavor {
+        Flavor::OpenApi31 => ("bearerAuth", "webhookSignature"),
+        Flavor::Swagger2 => ("api_key", "webhook_signature"),
+    };
+    match op.auth {
+        Auth::None => v["security"] = json!([]),
+        Auth::Key(scope) => {
+            v["security"] = json!([{ key: [] }]);
+            v["x-scope"] = json!(scope);
+        }
+        Auth::KeyOrWebhook(scope) => {
+            v["security"] = json!([{ key: [] }, { hook: [] }]);
+            v["x-scope"] = json!(scope);
+        }
+    }
+    if flavor == Flavor::Swagger2 && op.csv {
+        v["produces"] = json!(["application/json", "text/csv", "application/problem+json"]);
+    }
+    v
+}
+
+/// The document; `host` (the request's `Host`) fills Swagger's `host`.
+pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.definitions_path = refs(flavor).into();
+    settings.meta_schema = None;
+    let mut g = settings.into_generator();
+
+    let mut paths = Map::new();
+    for op in OPERATIONS {
+        let item = paths.entry(op.path).or_insert_with(|| json!({}));
+        item[op.method] = operation(flavor, op, &mut g);
+    }
+    let mut schemas: Map<String, Value> = g.take_definitions(true).into_iter().collect();
+    schemas.insert("Problem".into(), problem_schema());
+    let info = json!({ "title": "mfa-recovery", "version": env!("CARGO_PKG_VERSION"),
+        "description": "Get users locked out of MFA in Microsoft Entra ID back in, safely: Temporary Access Passes, MFA resets, backup phones, failure reports and a tamper-evident audit trail." });
+    let key_help = "Authorization: Bearer <api key> (configured hashed in the callers variable)";
+    let hook_help = "Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature (v1,<base64 HMAC-SHA256>)";
+    let mut doc = match flavor {
+        Flavor::OpenApi31 => json!({
+            "openapi": "3.1.0", "info": info, "servers": [{ "url": "/" }],
+            "paths": paths,
+            "components": { "schemas": schemas, "securitySchemes": {
+                "bearerAuth": { "type": "http", "scheme": "bearer", "description": key_help },
+                "webhookSignature": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": hook_help } } },
+        }),
+        Flavor::Swagger2 => json!({
+            "swagger": "2.0", "info": info,
+            "host": host.filter(|h| valid_host(h)).unwrap_or("mfa-recovery.example.com"),
+            "basePath": "/", "schemes": ["https"],
+            "consumes": ["application/json"], "produces": ["application/json", "application/problem+json"],
+            "paths": paths, "definitions": schemas,
+            "securityDefinitions": {
+                "api_key": { "type": "apiKey", "in": "header", "name": "Authorization", "description": key_help },
+                "webhook_signature": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": hook_help } },
+        }),
+    };
+    drop_null(&mut doc);
+    if flavor == Flavor::Swagger2 {
+        downgrade(&mut doc);
+    }
+    doc
+}
+
+/// A `Host` header worth echoing: a hostname or address with an optional port.
+fn valid_host(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 255
+        && h.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_bodies_are_the_input_types() {
+        let doc = document(Flavor::OpenApi31, None);
+        let tap = &doc["components"]["schemas"]["TapInput"];
+        assert_eq!(tap["additionalProperties"], false);
+        assert_eq!(tap["required"], json!(["user"]));
+        for p in [
+            "user",
+            "lifetimeInMinutes",
+            "isUsableOnce",
+            "startDateTime",
+            "replaceExisting",
+            "ticket",
+            "reason",
+            "verification",
+        ] {
+            assert!(tap["properties"].get(p).is_some(), "{p}");
+        }
+        let reset = &doc["components"]["schemas"]["ResetInput"]["properties"];
+        assert!(reset["methodTypes"]["items"]["$ref"]
+            .as_str()
+            .unwrap()
+            .ends_with("MethodType"));
+        let phone = &doc["components"]["schemas"]["PhoneInput"];
+        assert_eq!(phone["required"], json!(["user", "phoneNumber"]));
+        let s = document(Flavor::Swagger2, Some("helpdesk.contoso.com"));
+        assert_eq!(s["host"], "helpdesk.contoso.com");
+        assert!(s["definitions"]["TapInput"].is_object());
+        let body = &s["paths"]["/v1/tap"]["post"]["parameters"][0];
+        assert_eq!(body["in"], "body");
+        assert_eq!(body["schema"]["$ref"], "#/definitions/TapInput");
+        assert!(!s.to_string().contains("\"examples\""));
+        assert_eq!(
+            document(Flavor::Swagger2, Some("bad host/\"x"))["host"],
+            "mfa-recovery.example.com"
+        );
+    }
+
+    #[test]
+    fn query_parameters_are_what_the_parsers_accept() {
+        let names = |ps: &[Param]| ps.iter().map(|p| p.name).collect::<Vec<_>>();
+        assert_eq!(
+            names(FAILURES_QUERY),
+            crate::ops::failures::FailuresQuery::NAMES
+        );
+        assert_eq!(names(AUDIT_QUERY), crate::audit::AuditQuery::NAMES);
+    }
+
+    #[test]
+    fn every_operation_has_an_id_a_scope_and_its_errors() {
+        let doc = document(Flavor::Swagger2, None);
+        let mut ids = std::collections::HashSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                assert!(
+                    ids.insert(op["operationId"].as_str().unwrap().to_string()),
+                    "{path}"
+                );
+                if path.starts_with("/v1/") && !path.ends_with(".json") {
+                    assert!(
+                        op["responses"]["401"]["description"]
+                            .as_str()
+                            .unwrap()
+                            .contains("unauthorized"),
+                        "{method} {path}"
+                    );
+                    assert!(op["x-scope"].is_string(), "{path}");
+                }
+            }
+        }
+        assert!(
+            doc["paths"]["/v1/reset"]["post"]["responses"]["502"]["description"]
+                .as_str()
+                .unwrap()
+                .contains("partial_reset")
+        );
+    }
+}
