@@ -15,12 +15,18 @@ pub struct Sim {
     client: Client,
 }
 
-/// Built once per test run.
+/// Built once per test run; `SIM_RELEASE=1` (benchmarks) builds it
+/// optimised, so the simulator is not what is measured.
 fn binary() -> &'static Path {
     static BIN: OnceLock<std::path::PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
+        let release = std::env::var_os("SIM_RELEASE").is_some();
+        let mut args = vec!["build", "--quiet", "-p", "graph-sim", "--bin", "graph-sim"];
+        if release {
+            args.push("--release");
+        }
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "graph-sim", "--bin", "graph-sim"])
+            .args(&args)
             .current_dir(super::root())
             .status()
             .expect("cargo build graph-sim");
@@ -28,7 +34,9 @@ fn binary() -> &'static Path {
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(std::path::PathBuf::from)
             .unwrap_or_else(|| super::root().join("target"));
-        target.join("debug/graph-sim")
+        target
+            .join(if release { "release" } else { "debug" })
+            .join("graph-sim")
     })
 }
 

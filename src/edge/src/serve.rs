@@ -62,6 +62,8 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
             "status": status,
             "code": outcome.code,
             "ms": started.elapsed().as_millis() as u64,
+            // Linear memory never shrinks: this is the instance's peak.
+            "memoryKiB": core::arch::wasm32::memory_size(0) * 64,
         })
     );
 

@@ -622,6 +622,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         policy,
         configurations,
         sign_ins,
+        sign_in_matches: None,
         sent_mail: Vec::new(),
         tokens: HashMap::new(),
         log: Vec::new(),

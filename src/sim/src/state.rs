@@ -234,6 +234,10 @@ pub struct State {
     pub configurations: Vec<Value>,
     /// Newest first.
     pub sign_ins: Vec<Value>,
+    /// The sign-ins one query matched (key: the query without
+    /// `$skiptoken`, and the minute): paging through 200,000 events filters
+    /// them once, as Graph's paging serves one consistent result.
+    pub sign_in_matches: Option<(String, Vec<usize>)>,
     pub sent_mail: Vec<Value>,
     pub tokens: HashMap<String, Token>,
     pub log: Vec<Entry>,

@@ -305,6 +305,12 @@ impl<'a> GraphClient<'a> {
         }
     }
 
+    /// Whether the request's time budget is spent: a long read (sign-in
+    /// pages) stops and answers what it has.
+    pub fn budget_spent(&self) -> bool {
+        self.host.clock.now() >= self.deadline
+    }
+
     pub async fn get(&self, path: &str) -> Result<GraphResponse, GraphError> {
         self.send(Version::V1, "GET", path, None).await
     }

@@ -153,7 +153,7 @@ fn wants_csv(req: &Request, q: &FailuresQuery) -> bool {
 }
 
 /// Reads every page into the aggregate; `truncated` when the time budget
-/// ran out after the first page.
+/// ran out after the first page (spent between pages, or throttled past it).
 async fn read(
     graph: &GraphClient<'_>,
     q: &FailuresQuery,
@@ -178,6 +178,9 @@ async fn read(
     let mut next = next_link(&first.body);
     let mut pages = 1;
     while let Some(link) = next.take() {
+        if graph.budget_spent() {
+            return Ok((agg, true, pages));
+        }
         let page = match graph.follow(&link).await {
             Ok(p) => p.into_result(),
             Err(e) => Err(e),

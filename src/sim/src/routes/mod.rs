@@ -114,6 +114,8 @@ pub struct ListSpec {
     /// Project user items to Graph's default property set when no `$select` (FACTS §2).
     pub user_defaults: bool,
     pub paged: bool,
+    /// The items already passed `$filter` (it is still checked for errors).
+    pub prefiltered: bool,
 }
 
 impl ListSpec {
@@ -129,6 +131,7 @@ impl ListSpec {
             expandable: &[],
             user_defaults: false,
             paged: true,
+            prefiltered: false,
         }
     }
 }
@@ -240,7 +243,7 @@ fn page_secret_sig(cx: &Ctx, offset: usize) -> String {
     hex::encode(h.finalize())[..24].to_string()
 }
 
-fn query_without_skiptoken(raw: Option<&str>) -> String {
+pub(crate) fn query_without_skiptoken(raw: Option<&str>) -> String {
     raw.unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())
@@ -274,7 +277,13 @@ fn sort_key(v: &Value) -> (u8, String, f64) {
 }
 
 /// Applies the collection query options and renders `{"@odata.context", "value", "@odata.nextLink"}`.
-pub fn collection(cx: &Ctx, mut items: Vec<Value>, spec_: ListSpec) -> GraphResult<Reply> {
+pub fn collection(cx: &Ctx, items: Vec<Value>, spec_: ListSpec) -> GraphResult<Reply> {
+    collection_of(cx, items.iter().collect(), spec_)
+}
+
+/// [`collection`] over borrowed items: a large store (200,000 sign-ins)
+/// is filtered and paged without copying what the page does not return.
+pub fn collection_of(cx: &Ctx, mut items: Vec<&Value>, spec_: ListSpec) -> GraphResult<Reply> {
     let q = &cx.q;
     let needs_eventual = match spec_.advanced {
         Advanced::Never => false,
@@ -303,7 +312,9 @@ pub fn collection(cx: &Ctx, mut items: Vec<Value>, spec_: ListSpec) -> GraphResu
         };
         let expr = filter::parse(f).map_err(|_| filter_err(None))?;
         filter::check(&expr, fspec).map_err(|_| filter_err(Some(filter::first_property(&expr))))?;
-        items.retain(|i| filter::eval(&expr, i));
+        if !spec_.prefiltered {
+            items.retain(|i| filter::eval(&expr, i));
+        }
     }
     if let Some(s) = &q.search {
         let bad = || GraphError::unsupported_query(format!("Invalid $search value: {s}"));

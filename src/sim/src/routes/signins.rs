@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::{collection, entity, Ctx, ListSpec, Reply};
+use super::{collection, collection_of, entity, Ctx, ListSpec, Reply};
 use crate::clock;
 use crate::errors::{GraphError, GraphResult};
 use crate::filter::{Kind, Spec};
@@ -66,29 +66,56 @@ fn licence(cx: &Ctx) -> GraphResult<()> {
     }
 }
 
-fn retained(st: &State) -> Vec<Value> {
-    let cutoff = st.now() - time::Duration::days(st.tenant.sign_in_retention_days);
-    st.sign_ins
-        .iter()
-        .filter(|s| {
-            s["createdDateTime"]
+/// Indices of the sign-ins inside the retention window.
+fn retained(st: &State) -> Vec<usize> {
+    let now = st.now();
+    let cutoff = now - time::Duration::days(st.tenant.sign_in_retention_days);
+    (0..st.sign_ins.len())
+        .filter(|&i| {
+            st.sign_ins[i]["createdDateTime"]
                 .as_str()
                 .and_then(clock::parse)
-                .is_some_and(|t| t >= cutoff && t <= st.now())
+                .is_some_and(|t| t >= cutoff && t <= now)
         })
-        .cloned()
         .collect()
 }
 
 pub fn list_sign_ins(cx: &mut Ctx) -> GraphResult<Reply> {
     throttle(cx)?;
     licence(cx)?;
-    let items = retained(cx.st);
     let mut spec = ListSpec::new("auditLogs/signIns".into());
     spec.filter = Some(&SIGNIN_FILTER);
     spec.page_default = 1000;
     spec.page_max = 1000;
-    collection(cx, items, spec)
+    // A filter that parses and is allowed is applied here, once per query;
+    // anything else goes to `collection_of`, which refuses it as Graph does.
+    let expr =
+        cx.q.filter
+            .as_deref()
+            .and_then(|f| crate::filter::parse(f).ok())
+            .filter(|e| crate::filter::check(e, &SIGNIN_FILTER).is_ok());
+    spec.prefiltered = expr.is_some();
+    let key = format!(
+        "{}|{}",
+        super::query_without_skiptoken(cx.raw_query.as_deref()),
+        cx.st.now().unix_timestamp() / 60
+    );
+    let matches = match &cx.st.sign_in_matches {
+        Some((k, m)) if *k == key => m.clone(),
+        _ => {
+            let m: Vec<usize> = retained(cx.st)
+                .into_iter()
+                .filter(|&i| {
+                    expr.as_ref()
+                        .is_none_or(|e| crate::filter::eval(e, &cx.st.sign_ins[i]))
+                })
+                .collect();
+            cx.st.sign_in_matches = Some((key, m.clone()));
+            m
+        }
+    };
+    let items = matches.iter().map(|&i| &cx.st.sign_ins[i]).collect();
+    collection_of(cx, items, spec)
 }
 
 pub fn list(cx: &mut Ctx) -> GraphResult<Reply> {
@@ -101,6 +128,7 @@ pub fn get(cx: &mut Ctx) -> GraphResult<Reply> {
     let id = cx.params[0].clone();
     let v = retained(cx.st)
         .into_iter()
+        .map(|i| cx.st.sign_ins[i].clone())
         .find(|s| {
             s["id"]
                 .as_str()
