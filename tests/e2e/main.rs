@@ -9,6 +9,7 @@ mod meta;
 mod openapi;
 mod phone;
 mod reset;
+mod scale;
 mod secrets;
 mod tap;
 

@@ -32,6 +32,8 @@ pub trait KeyValue {
     /// Atomically replaces the value only if it still equals `expected`
     /// (`None`: only if absent). `Ok(false)` when another writer got there
     /// first. This is the only way to claim a key: never get-then-set.
+    /// Callers write values unique to themselves ([`nonce`]): an adapter
+    /// over a store that cannot report the outcome may read the key back.
     fn compare_and_swap(
         &self,
         key: &str,
@@ -97,6 +99,14 @@ pub trait Transport {
 /// Cryptographically secure random bytes.
 pub trait Entropy {
     fn fill(&self, buf: &mut [u8]);
+}
+
+/// 64 random bits as hex: what makes a compare-and-swap value unique to
+/// its writer (see [`KeyValue::compare_and_swap`]).
+pub fn nonce(entropy: &dyn Entropy) -> String {
+    let mut b = [0u8; 8];
+    entropy.fill(&mut b);
+    hex::encode(b)
 }
 
 /// Everything an operation may touch, borrowed for one request.

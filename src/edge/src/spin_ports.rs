@@ -70,10 +70,17 @@ impl KeyValue for SpinKv {
             return Ok(false);
         }
         match atomics::swap(cas, value) {
-            Ok(()) => Ok(true),
-            Err(atomics::CasError::CasFailed(_)) => Ok(false),
-            Err(atomics::CasError::StoreError(e)) => Err(kv_error(e)),
+            Ok(()) | Err(atomics::CasError::CasFailed(_)) => {}
+            Err(atomics::CasError::StoreError(e)) => return Err(kv_error(e)),
         }
+        // The outcome is read back rather than trusted: Spin's Redis store
+        // (key-value-redis, Spin 3.x/4.x) answers CasFailed after a swap
+        // that succeeded (its UNWATCH is sent with an argument, which Redis
+        // refuses) and Ok after a transaction Redis discarded (a nil EXEC
+        // decodes as `()`). Values are unique per writer (`nonce`), so the
+        // stored bytes say who won; on the other stores this agrees with
+        // the swap's own answer.
+        Ok(self.get(key)?.as_deref() == Some(value))
     }
 
     fn increment(&self, key: &str, delta: i64) -> Result<i64, HostError> {

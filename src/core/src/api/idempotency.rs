@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{ErrorCode, Problem};
-use crate::ports::{HostError, KeyValue};
+use crate::ports::{nonce, Entropy, HostError, KeyValue};
 use crate::types::IdempotencyKey;
 
 pub const HEADER: &str = "idempotency-key";
@@ -42,6 +42,10 @@ enum Record {
     InFlight {
         body_sha256: String,
         claimed_at: u64,
+        /// Makes each claim's bytes unique, so a store that cannot report a
+        /// compare-and-swap outcome reliably can be read back (`KeyValue`).
+        #[serde(default)]
+        nonce: String,
     },
     #[serde(rename_all = "camelCase")]
     Done {
@@ -91,6 +95,7 @@ fn store_error(e: HostError) -> Problem {
 /// Claims `key` for this caller and body, or says what to answer instead.
 pub fn claim(
     kv: &dyn KeyValue,
+    entropy: &dyn Entropy,
     now: u64,
     caller: &str,
     key: &IdempotencyKey,
@@ -101,6 +106,7 @@ pub fn claim(
     let fresh = serde_json::to_vec(&Record::InFlight {
         body_sha256: digest.clone(),
         claimed_at: now,
+        nonce: nonce(entropy),
     })
     .expect("record serialises");
 
@@ -195,7 +201,7 @@ pub fn release(kv: &dyn KeyValue, token: ClaimToken) -> Result<(), HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::MemoryKv;
+    use crate::testing::{CountingEntropy, MemoryKv};
     use serde_json::json;
 
     fn key(s: &str) -> IdempotencyKey {
@@ -214,15 +220,40 @@ mod tests {
     fn first_claims_then_in_flight_then_replay() {
         let kv = MemoryKv::default();
         let body = br#"{"user":"a@b.co","ticket":"T1"}"#;
-        let Claim::Fresh(token) = claim(&kv, 100, "sn", &key("k1"), body).unwrap() else {
+        let Claim::Fresh(token) = claim(
+            &kv,
+            &CountingEntropy::default(),
+            100,
+            "sn",
+            &key("k1"),
+            body,
+        )
+        .unwrap() else {
             panic!("first request must win the claim")
         };
-        let p = claim(&kv, 101, "sn", &key("k1"), body).unwrap_err();
+        let p = claim(
+            &kv,
+            &CountingEntropy::default(),
+            101,
+            "sn",
+            &key("k1"),
+            body,
+        )
+        .unwrap_err();
         assert_eq!(p.code, ErrorCode::RequestInProgress);
         complete(&kv, token, 102, outcome(201)).unwrap();
         // Same meaning, different whitespace and order: a replay.
         let again = br#"{ "ticket":"T1", "user":"a@b.co" }"#;
-        match claim(&kv, 103, "sn", &key("k1"), again).unwrap() {
+        match claim(
+            &kv,
+            &CountingEntropy::default(),
+            103,
+            "sn",
+            &key("k1"),
+            again,
+        )
+        .unwrap()
+        {
             Claim::Replay(o) => assert_eq!(o, outcome(201)),
             other => panic!("{other:?}"),
         }
@@ -231,20 +262,42 @@ mod tests {
     #[test]
     fn different_body_same_key_is_refused_while_in_flight_and_after() {
         let kv = MemoryKv::default();
-        let Claim::Fresh(t) = claim(&kv, 0, "sn", &key("k"), b"{\"a\":1}").unwrap() else {
+        let Claim::Fresh(t) = claim(
+            &kv,
+            &CountingEntropy::default(),
+            0,
+            "sn",
+            &key("k"),
+            b"{\"a\":1}",
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(
-            claim(&kv, 1, "sn", &key("k"), b"{\"a\":2}")
-                .unwrap_err()
-                .code,
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                1,
+                "sn",
+                &key("k"),
+                b"{\"a\":2}"
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::IdempotencyKeyReused
         );
         complete(&kv, t, 2, outcome(409)).unwrap();
         assert_eq!(
-            claim(&kv, 3, "sn", &key("k"), b"{\"a\":2}")
-                .unwrap_err()
-                .code,
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                3,
+                "sn",
+                &key("k"),
+                b"{\"a\":2}"
+            )
+            .unwrap_err()
+            .code,
             ErrorCode::IdempotencyKeyReused
         );
     }
@@ -252,20 +305,46 @@ mod tests {
     #[test]
     fn keys_are_per_caller_and_expire() {
         let kv = MemoryKv::default();
-        let Claim::Fresh(t) = claim(&kv, 0, "sn", &key("k"), b"{}").unwrap() else {
+        let Claim::Fresh(t) =
+            claim(&kv, &CountingEntropy::default(), 0, "sn", &key("k"), b"{}").unwrap()
+        else {
             panic!()
         };
         complete(&kv, t, 0, outcome(201)).unwrap();
         assert!(matches!(
-            claim(&kv, 1, "jira", &key("k"), b"{}").unwrap(),
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                1,
+                "jira",
+                &key("k"),
+                b"{}"
+            )
+            .unwrap(),
             Claim::Fresh(_)
         ));
         assert!(matches!(
-            claim(&kv, RECORD_TTL_SECS - 1, "sn", &key("k"), b"{}").unwrap(),
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                RECORD_TTL_SECS - 1,
+                "sn",
+                &key("k"),
+                b"{}"
+            )
+            .unwrap(),
             Claim::Replay(_)
         ));
         assert!(matches!(
-            claim(&kv, RECORD_TTL_SECS, "sn", &key("k"), b"{\"new\":1}").unwrap(),
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                RECORD_TTL_SECS,
+                "sn",
+                &key("k"),
+                b"{\"new\":1}"
+            )
+            .unwrap(),
             Claim::Fresh(_)
         ));
     }
@@ -273,17 +352,37 @@ mod tests {
     #[test]
     fn server_errors_release_and_stale_claims_are_taken_over() {
         let kv = MemoryKv::default();
-        let Claim::Fresh(t) = claim(&kv, 0, "sn", &key("k"), b"{}").unwrap() else {
+        let Claim::Fresh(t) =
+            claim(&kv, &CountingEntropy::default(), 0, "sn", &key("k"), b"{}").unwrap()
+        else {
             panic!()
         };
         complete(&kv, t, 1, outcome(503)).unwrap();
         assert!(kv.0.borrow().is_empty(), "a 503 is not stored");
-        let Claim::Fresh(_dead) = claim(&kv, 10, "sn", &key("k"), b"{}").unwrap() else {
+        let Claim::Fresh(_dead) =
+            claim(&kv, &CountingEntropy::default(), 10, "sn", &key("k"), b"{}").unwrap()
+        else {
             panic!()
         };
-        assert!(claim(&kv, 10 + STALE_CLAIM_SECS - 1, "sn", &key("k"), b"{}").is_err());
+        assert!(claim(
+            &kv,
+            &CountingEntropy::default(),
+            10 + STALE_CLAIM_SECS - 1,
+            "sn",
+            &key("k"),
+            b"{}"
+        )
+        .is_err());
         assert!(matches!(
-            claim(&kv, 10 + STALE_CLAIM_SECS, "sn", &key("k"), b"{}").unwrap(),
+            claim(
+                &kv,
+                &CountingEntropy::default(),
+                10 + STALE_CLAIM_SECS,
+                "sn",
+                &key("k"),
+                b"{}"
+            )
+            .unwrap(),
             Claim::Fresh(_)
         ));
     }

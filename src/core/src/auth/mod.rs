@@ -106,7 +106,7 @@ pub fn authenticate(
     let callers = &config.callers;
     if headers.contains_key(webhook::SIGNATURE) {
         let now = crate::types::unix_secs(host.clock.now());
-        return webhook::authenticate(callers, headers, raw_body, host.kv, now);
+        return webhook::authenticate(callers, headers, raw_body, host.kv, host.entropy, now);
     }
     if headers.contains_key(AUTHORIZATION) {
         return bearer::authenticate(callers, headers);

@@ -20,7 +20,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::{select_match, AuthError, Caller, CredentialKind};
 use crate::config::CallerConfig;
-use crate::ports::{HostError, KeyValue};
+use crate::ports::{nonce, Entropy, HostError, KeyValue};
 
 pub const ID: &str = "webhook-id";
 pub const TIMESTAMP: &str = "webhook-timestamp";
@@ -162,6 +162,9 @@ pub fn verify<'c>(
 #[serde(rename_all = "camelCase")]
 struct Seen {
     expires_at: u64,
+    /// Unique bytes per claim (see `KeyValue::compare_and_swap`).
+    #[serde(default)]
+    nonce: String,
 }
 
 /// Per caller, so two senders' ids never collide; hashed, so an id's bytes
@@ -188,10 +191,17 @@ pub fn release(kv: &dyn KeyValue, caller: &str, webhook_id: &str) -> Result<(), 
 /// also has one winner (the loser is a replay). An unreadable record is
 /// treated as expired: it is ours, and the timestamp tolerance still bounds
 /// what a replay could do.
-fn claim(kv: &dyn KeyValue, caller: &str, webhook_id: &str, now: u64) -> Result<(), AuthError> {
+fn claim(
+    kv: &dyn KeyValue,
+    entropy: &dyn Entropy,
+    caller: &str,
+    webhook_id: &str,
+    now: u64,
+) -> Result<(), AuthError> {
     let key = seen_key(caller, webhook_id);
     let fresh = serde_json::to_vec(&Seen {
         expires_at: now + SEEN_TTL_SECS,
+        nonce: nonce(entropy),
     })
     .expect("record serialises");
     // Two rounds: the record may vanish between the failed claim and the read.
@@ -229,10 +239,11 @@ pub fn authenticate(
     headers: &HeaderMap,
     raw_body: &[u8],
     kv: &dyn KeyValue,
+    entropy: &dyn Entropy,
     now: u64,
 ) -> Result<Caller, AuthError> {
     let (config, webhook_id) = verify(callers, headers, raw_body, now)?;
-    claim(kv, &config.id, &webhook_id, now)?;
+    claim(kv, entropy, &config.id, &webhook_id, now)?;
     Ok(Caller::from_config(
         config,
         CredentialKind::Webhook { webhook_id },
@@ -301,7 +312,7 @@ mod tests {
     }
 
     fn auth(w: &World, config: &Config, h: &HeaderMap, body: &[u8]) -> Result<Caller, AuthError> {
-        authenticate(&config.callers, h, body, &w.kv, now(w))
+        authenticate(&config.callers, h, body, &w.kv, &w.entropy, now(w))
     }
 
     #[test]
@@ -592,10 +603,10 @@ mod tests {
         let (w, config) = world();
         let h = signed(&w, "msg_1", b"{}");
         assert_eq!(
-            authenticate(&config.callers, &h, b"{}", &AlwaysSeen, now(&w)),
+            authenticate(&config.callers, &h, b"{}", &AlwaysSeen, &w.entropy, now(&w)),
             Err(AuthError::Replayed)
         );
-        let err = authenticate(&config.callers, &h, b"{}", &Down, now(&w)).unwrap_err();
+        let err = authenticate(&config.callers, &h, b"{}", &Down, &w.entropy, now(&w)).unwrap_err();
         assert_eq!(err.to_problem().code.as_str(), "storage_unavailable");
         assert_eq!(err.to_problem().code.status(), 503);
     }
@@ -648,7 +659,7 @@ mod tests {
             let body = round.to_be_bytes();
             // Random bytes never carry a valid HMAC.
             assert!(
-                authenticate(&config.callers, &h, &body, &kv, n).is_err(),
+                authenticate(&config.callers, &h, &body, &kv, &w.entropy, n).is_err(),
                 "{h:?}"
             );
         }

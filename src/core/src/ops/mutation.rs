@@ -542,7 +542,7 @@ async fn pipeline<O: Operation>(
                     .with("field", "Idempotency-Key"),
                 )
             })?;
-        match idempotency::claim(host.kv, unix(host), &caller.id, &key, raw)? {
+        match idempotency::claim(host.kv, host.entropy, unix(host), &caller.id, &key, raw)? {
             Claim::Replay(outcome) => return Ok(Answer::Replay(outcome)),
             Claim::Fresh(token) => *claim_token = Some(token),
         }
