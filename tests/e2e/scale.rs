@@ -27,21 +27,25 @@ impl Redis {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (scripts/setup installs it)");
+        // Owned by `Redis` at once: dropped (killed and reaped) on any exit.
+        let redis = Redis {
+            child: Command::new("redis-server")
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server (scripts/setup installs it)"),
+            port,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -50,7 +54,7 @@ impl Redis {
                     && s.read(&mut buf)
                         .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
                 {
-                    return Redis { child, port };
+                    return redis;
                 }
             }
             assert!(Instant::now() < deadline, "redis-server did not answer");
