@@ -26,3 +26,6 @@ pub mod types;
 
 #[cfg(test)]
 pub(crate) mod testing;
+
+#[cfg(test)]
+mod hostile;
