@@ -43,7 +43,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         "x",
     ]);
     let value = prop_oneof![
-        "\\PC{0,40}".prop_map(|s| serde_json::Value::from(s)),
+        "\\PC{0,40}".prop_map(serde_json::Value::from),
         any::<i64>().prop_map(serde_json::Value::from),
         any::<f64>().prop_map(|f| serde_json::json!(f)),
         any::<bool>().prop_map(serde_json::Value::from),
