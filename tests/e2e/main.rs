@@ -4,6 +4,7 @@
 mod audit;
 mod common;
 mod failures;
+mod faults;
 mod manifest;
 mod meta;
 mod openapi;

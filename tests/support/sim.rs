@@ -100,6 +100,11 @@ impl Sim {
         }
     }
 
+    /// Drops every queued fault.
+    pub fn clear_faults(&self) {
+        assert_eq!(self.client.delete("/_sim/faults").status, 200);
+    }
+
     pub fn clear_requests(&self) {
         assert_eq!(self.client.delete("/_sim/requests").status, 200);
     }

@@ -180,7 +180,15 @@ impl Operation for AddPhone {
                     .map_err(|r| r.about(&summary))?;
                 let created = phones::create(&cx.graph, target.id(), &wanted, input.phone_type)
                     .await
-                    .map_err(graph_err)?;
+                    .map_err(|e| {
+                        let lost = matches!(e, crate::graph::GraphError::Unreachable(_));
+                        let r = graph_err(e);
+                        if lost {
+                            r.changed("unknown: the connection to Graph failed during the create, which may have added the phone; a retry answers unchanged if it did")
+                        } else {
+                            r
+                        }
+                    })?;
                 (StatusCode::CREATED, created, None)
             }
         };

@@ -13,6 +13,7 @@ use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
+use crate::graph::methods::MethodType;
 use crate::graph::{tap, GraphError};
 use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
 
@@ -131,19 +132,25 @@ impl Operation for IssueTap {
         // (FACTS §3), so the answer can say what was replaced.
         let path = tap::methods_path(&user.summary.id);
         for old in &existing {
+            let (version, delete) = MethodType::TemporaryAccessPass
+                .delete_path(&user.summary.id, &old.id)
+                .expect("a pass has an endpoint");
+            let lost = |e: GraphError| {
+                let unknown = matches!(e, GraphError::Unreachable(_));
+                let r = Refusal::graph(e).about(&summary);
+                if unknown {
+                    r.changed("unknown: the connection to Graph failed while deleting the old pass, which may be gone; no new pass was created; retry with replaceExisting: true")
+                } else {
+                    r
+                }
+            };
             let res = cx
                 .graph
-                .send(
-                    crate::graph::Version::V1,
-                    "DELETE",
-                    &format!("{path}/{}", crate::types::encode_segment(&old.id)),
-                    None,
-                )
+                .send(version, "DELETE", &delete, None)
                 .await
-                .map_err(|e| Refusal::graph(e).about(&summary))?;
+                .map_err(lost)?;
             if res.status != 404 {
-                res.into_result()
-                    .map_err(|e| Refusal::graph(e).about(&summary))?;
+                res.into_result().map_err(lost)?;
             }
         }
         let start = input.start_date_time.map(Instant::to_rfc3339);
@@ -158,10 +165,15 @@ impl Operation for IssueTap {
             .await
             .and_then(tap::parse_created)
             .map_err(|e: GraphError| {
+                // A connection lost after the request was sent may have
+                // created a pass nobody will see: say so, and how to settle it.
+                let lost = matches!(e, GraphError::Unreachable(_));
                 let mut r = Refusal::graph(e).about(&summary);
-                if !existing.is_empty() {
-                    r = r.changed("the existing pass was deleted; no new pass was created");
-                }
+                r = match (lost, existing.is_empty()) {
+                    (true, _) => r.changed("unknown: the connection to Graph failed during the create, which may have made a pass; retry with replaceExisting: true to end with exactly one"),
+                    (false, false) => r.changed("the existing pass was deleted; no new pass was created"),
+                    (false, true) => r,
+                };
                 r
             })?;
 
