@@ -83,10 +83,15 @@ fn body_of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<T>()
 }
 
+/// A member that may be `null` (Swagger: `x-nullable`, see [`downgrade`]).
+fn opt(kind: &str) -> Value {
+    json!({ "type": [kind, "null"] })
+}
+
 fn user() -> Value {
     json!({ "type": "object", "properties": {
         "id": { "type": "string" }, "userPrincipalName": { "type": "string" },
-        "displayName": { "type": "string" } } })
+        "displayName": opt("string") } })
 }
 
 fn object(props: Value) -> Value {
@@ -112,7 +117,7 @@ fn tap_ok() -> Value {
         "startDateTime": { "type": "string", "format": "date-time" },
         "expiresDateTime": { "type": "string", "format": "date-time" },
         "lifetimeInMinutes": { "type": "integer" }, "isUsableOnce": { "type": "boolean" },
-        "replaced": { "type": "boolean" }, "ticket": { "type": "string" },
+        "replaced": { "type": "boolean" }, "ticket": opt("string"),
         "warnings": strings(), "auditId": { "type": "string" } }))
 }
 
@@ -121,15 +126,15 @@ fn reset_ok() -> Value {
         "user": user(), "dryRun": { "type": "boolean" }, "removed": methods_list(),
         "wouldRemove": methods_list(), "remaining": methods_list(), "failed": methods_list(),
         "sessionsRevoked": { "type": "boolean" }, "wouldRevokeSessions": { "type": "boolean" },
-        "warnings": strings(), "ticket": { "type": "string" }, "auditId": { "type": "string" } }))
+        "warnings": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
 }
 
 fn phone_ok() -> Value {
     object(json!({
         "user": user(), "methodId": { "type": "string" }, "phoneNumber": { "type": "string" },
-        "phoneType": { "type": "string" }, "smsSignInState": { "type": "string" },
+        "phoneType": { "type": "string" }, "smsSignInState": opt("string"),
         "unchanged": { "type": "boolean" }, "replaced": { "type": "boolean" },
-        "warnings": strings(), "ticket": { "type": "string" }, "auditId": { "type": "string" } }))
+        "warnings": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
 }
 
 fn failures_ok() -> Value {
@@ -151,10 +156,10 @@ fn audit_record() -> Value {
     object(json!({
         "auditId": { "type": "string" }, "time": { "type": "string", "format": "date-time" },
         "caller": { "type": "string" }, "operation": { "type": "string" },
-        "user": { "type": "object" }, "ticket": { "type": "string" }, "reason": { "type": "string" },
-        "verification": { "type": "object" },
+        "user": opt("object"), "ticket": opt("string"), "reason": opt("string"),
+        "verification": opt("object"),
         "outcome": { "type": "string", "enum": ["succeeded", "failed", "refused", "dry_run"] },
-        "status": { "type": "integer" }, "code": { "type": "string" },
+        "status": { "type": "integer" }, "code": opt("string"),
         "details": { "type": "object" }, "requestId": { "type": "string" },
         "prevHash": { "type": "string" }, "hash": { "type": "string" } }))
 }
@@ -346,10 +351,18 @@ fn drop_null(v: &mut Value) {
 }
 
 /// Swagger 2.0 schemas are an older JSON Schema: `examples` becomes
-/// `example`, `const` an `enum`, a `$ref` stands alone.
+/// `example`, `const` an `enum`, a `$ref` stands alone, `[T, "null"]` is
+/// `T` with `x-nullable` (AutoRest's, which Power Automate reads).
 fn downgrade(v: &mut Value) {
     match v {
         Value::Object(o) => {
+            if let Some(Value::Array(types)) = o.get("type").cloned() {
+                let kept: Vec<Value> = types.into_iter().filter(|t| t != "null").collect();
+                if let [one] = kept.as_slice() {
+                    o.insert("type".into(), one.clone());
+                    o.insert("x-nullable".into(), Value::Bool(true));
+                }
+            }
             if let Some(Value::Array(ex)) = o.remove("examples") {
                 if let Some(first) = ex.into_iter().next() {
                     o.insert("example".into(), first);
@@ -525,6 +538,8 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
         item[op.method] = operation(flavor, op, &mut g);
     }
     let mut schemas: Map<String, Value> = g.take_definitions(true).into_iter().collect();
+    // Inputs: absent and `null` mean the same to the handlers.
+    schemas.values_mut().for_each(drop_null);
     schemas.insert("Problem".into(), problem_schema());
     let info = json!({ "title": "mfa-recovery", "version": env!("CARGO_PKG_VERSION"),
         "description": "Get users locked out of MFA in Microsoft Entra ID back in, safely: Temporary Access Passes, MFA resets, backup phones, failure reports and a tamper-evident audit trail." });
@@ -549,7 +564,6 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
                 "webhook_signature": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": hook_help } },
         }),
     };
-    drop_null(&mut doc);
     if flavor == Flavor::Swagger2 {
         downgrade(&mut doc);
     }
