@@ -30,6 +30,12 @@ impl Problem {
         }
     }
 
+    /// A refusal of one input member, named in `field` (API.md: a 400 names
+    /// the field at fault).
+    pub fn field(code: ErrorCode, field: &str, detail: impl Into<String>) -> Self {
+        Problem::new(code, detail).with("field", field)
+    }
+
     /// Adds an extension member. Reserved members cannot be overwritten.
     pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
         if !matches!(key, "type" | "title" | "status" | "detail" | "code") {

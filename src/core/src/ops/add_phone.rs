@@ -13,7 +13,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
+use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
@@ -43,20 +43,7 @@ fn mobile() -> PhoneType {
     PhoneType::Mobile
 }
 
-impl MutationInput for PhoneInput {
-    fn user(&self) -> &UserRef {
-        &self.user
-    }
-    fn ticket(&self) -> Option<&Ticket> {
-        self.ticket.as_ref()
-    }
-    fn reason(&self) -> Option<&Reason> {
-        self.reason.as_ref()
-    }
-    fn verification(&self) -> Option<&Verification> {
-        self.verification.as_ref()
-    }
-}
+mutation_input!(PhoneInput);
 
 /// What an SMS sign-in state means for the helpdesk (FACTS §5).
 fn sms_state_meaning(state: &str) -> &'static str {
@@ -92,10 +79,11 @@ impl Operation for AddPhone {
 
     async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done, Refusal> {
         let invalid = |e: PhoneError| {
-            Refusal::from(
-                Problem::new(ErrorCode::InvalidPhoneNumber, format!("phoneNumber {e}"))
-                    .with("field", "phoneNumber"),
-            )
+            Refusal::from(Problem::field(
+                ErrorCode::InvalidPhoneNumber,
+                "phoneNumber",
+                format!("phoneNumber {e}"),
+            ))
         };
         // A number off today's plan may still be the one Graph holds (FACTS'
         // own `+44 7700900123`): that refusal waits for the comparison.
@@ -105,11 +93,11 @@ impl Operation for AddPhone {
             Err(e) => return Err(invalid(e.clone())),
         }
         if input.sms_sign_in && input.phone_type != PhoneType::Mobile {
-            return Err(Problem::new(
+            return Err(Problem::field(
                 ErrorCode::InvalidRequest,
+                "smsSignIn",
                 "`smsSignIn`: only a mobile phone can be used for SMS sign-in (Graph: alternateMobile and office are voice only)",
             )
-            .with("field", "smsSignIn")
             .into());
         }
         let (target, [listed]) = cx

@@ -44,7 +44,7 @@ pub struct FailuresQuery {
 }
 
 fn bad(field: &str, why: impl std::fmt::Display) -> Problem {
-    Problem::new(ErrorCode::InvalidRequest, format!("`{field}` {why}")).with("field", field)
+    Problem::field(ErrorCode::InvalidRequest, field, format!("`{field}` {why}"))
 }
 
 impl FailuresQuery {
@@ -85,8 +85,7 @@ impl FailuresQuery {
                 "until" => q.until = parse_point(&value, now).map_err(|e| bad("until", e))?,
                 "user" => {
                     q.user = Some(UserRef::parse(&value).map_err(|e| {
-                        Problem::new(ErrorCode::InvalidUser, format!("`user` {e}"))
-                            .with("field", "user")
+                        Problem::field(ErrorCode::InvalidUser, "user", format!("`user` {e}"))
                     })?)
                 }
                 "errorCodes" => {
@@ -115,11 +114,11 @@ impl FailuresQuery {
                     })
                 }
                 other => {
-                    return Err(Problem::new(
+                    return Err(Problem::field(
                         ErrorCode::UnknownField,
+                        other,
                         format!("unknown query parameter `{other}`; expected since, until, user, errorCodes, minFailures or format"),
-                    )
-                    .with("field", other))
+                    ))
                 }
             }
         }

@@ -9,7 +9,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::mutation::{Context, Done, MutationInput, Operation, Refusal};
+use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
@@ -31,20 +31,7 @@ pub struct TapInput {
     pub verification: Option<Verification>,
 }
 
-impl MutationInput for TapInput {
-    fn user(&self) -> &UserRef {
-        &self.user
-    }
-    fn ticket(&self) -> Option<&Ticket> {
-        self.ticket.as_ref()
-    }
-    fn reason(&self) -> Option<&Reason> {
-        self.reason.as_ref()
-    }
-    fn verification(&self) -> Option<&Verification> {
-        self.verification.as_ref()
-    }
-}
+mutation_input!(TapInput);
 
 pub struct IssueTap;
 

@@ -42,6 +42,28 @@ pub trait MutationInput {
     fn verification(&self) -> Option<&Verification>;
 }
 
+/// Implements [`MutationInput`] for an input type with the common members
+/// (`user`, `ticket`, `reason`, `verification`).
+macro_rules! mutation_input {
+    ($t:ty) => {
+        impl $crate::ops::mutation::MutationInput for $t {
+            fn user(&self) -> &$crate::types::UserRef {
+                &self.user
+            }
+            fn ticket(&self) -> Option<&$crate::types::Ticket> {
+                self.ticket.as_ref()
+            }
+            fn reason(&self) -> Option<&$crate::types::Reason> {
+                self.reason.as_ref()
+            }
+            fn verification(&self) -> Option<&$crate::types::Verification> {
+                self.verification.as_ref()
+            }
+        }
+    };
+}
+pub(crate) use mutation_input;
+
 /// One mutating operation: its input, scope and action.
 pub trait Operation {
     type Input: DeserializeOwned + MutationInput;
@@ -274,11 +296,11 @@ impl Context<'_> {
 
 fn verification_required() -> Refusal {
     Refusal::refused(
-        Problem::new(
+        Problem::field(
             ErrorCode::VerificationRequired,
+            "verification",
             "this deployment requires `verification`: how the helpdesk confirmed the caller is the user",
-        )
-        .with("field", "verification"),
+        ),
     )
 }
 
@@ -512,11 +534,11 @@ async fn pipeline<O: Operation>(
     draft.reason = input.reason().map(|r| r.as_str().to_string());
     draft.verification = input.verification().map(|v| json!(v));
     if config.require_ticket && input.ticket().is_none() {
-        return Err(Problem::new(
+        return Err(Problem::field(
             ErrorCode::InvalidRequest,
+            "ticket",
             "`ticket`: a ticket is required for every change",
         )
-        .with("field", "ticket")
         .into());
     }
     let must_verify = match &config.require_verification {
@@ -534,13 +556,11 @@ async fn pipeline<O: Operation>(
             .ok()
             .and_then(|s| IdempotencyKey::parse(s).ok())
             .ok_or_else(|| {
-                Refusal::from(
-                    Problem::new(
-                        ErrorCode::InvalidRequest,
-                        "`Idempotency-Key` must be 1..255 printable ASCII characters",
-                    )
-                    .with("field", "Idempotency-Key"),
-                )
+                Refusal::from(Problem::field(
+                    ErrorCode::InvalidRequest,
+                    "Idempotency-Key",
+                    "`Idempotency-Key` must be 1..255 printable ASCII characters",
+                ))
             })?;
         match idempotency::claim(host.kv, host.entropy, unix(host), &caller.id, &key, raw)? {
             Claim::Replay(outcome) => return Ok(Answer::Replay(outcome)),

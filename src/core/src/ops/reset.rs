@@ -16,7 +16,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::mutation::{Context, Done, MutationInput, Operation, Refusal, Target};
+use super::mutation::{mutation_input, Context, Done, Operation, Refusal, Target};
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
@@ -42,20 +42,7 @@ fn yes() -> bool {
     true
 }
 
-impl MutationInput for ResetInput {
-    fn user(&self) -> &UserRef {
-        &self.user
-    }
-    fn ticket(&self) -> Option<&Ticket> {
-        self.ticket.as_ref()
-    }
-    fn reason(&self) -> Option<&Reason> {
-        self.reason.as_ref()
-    }
-    fn verification(&self) -> Option<&Verification> {
-        self.verification.as_ref()
-    }
-}
+mutation_input!(ResetInput);
 
 /// A removal that did not happen, with Graph's answer.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -206,11 +193,11 @@ impl Operation for ResetMfa {
     async fn act(cx: &Context<'_>, input: ResetInput) -> Result<Done, Refusal> {
         let asked = input.method_types.as_deref();
         if asked.is_some_and(|a| a.contains(&MethodType::Password)) {
-            return Err(Problem::new(
+            return Err(Problem::field(
                 ErrorCode::InvalidRequest,
+                "methodTypes",
                 "`methodTypes`: the password is never removed; leave it out",
             )
-            .with("field", "methodTypes")
             .into());
         }
         let (target, [listed]) = cx
