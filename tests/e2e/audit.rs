@@ -10,9 +10,7 @@ use crate::common;
 use crate::stack;
 
 fn get(app: &Spin, key: &str, path: &str) -> Reply {
-    let auth = format!("Bearer {key}");
-    app.client()
-        .send("GET", path, &[("authorization", auth.as_str())], None)
+    common::get(app, path, key, &[])
 }
 
 /// Writes `n` audit records: dry-run resets under tickets T1..Tn, by the
@@ -132,13 +130,7 @@ fn the_scope_and_every_bad_query_are_refused() {
         ("tickets=T1", "unknown_field", "tickets"),
     ] {
         let r = get(&app, demo::reader_key(), &format!("/v1/audit?{query}"));
-        assert_eq!(r.status, 400, "{query}: {}", r.body);
-        let p = r.json();
-        assert_eq!(
-            (p["code"].as_str(), p["field"].as_str()),
-            (Some(code), Some(field)),
-            "{query}"
-        );
+        common::assert_refused(&r, 400, code, field, query);
     }
     let auth = format!("Bearer {}", demo::reader_key());
     let r = app.client().send(

@@ -12,6 +12,30 @@ pub fn post(app: &Spin, path: &str, key: &str, body: &Value, extra: &[(&str, &st
     app.client().post_json(path, body, &h)
 }
 
+/// `GET path` with a bearer key and any extra headers.
+pub fn get(app: &Spin, path: &str, key: &str, extra: &[(&str, &str)]) -> Reply {
+    let auth = format!("Bearer {key}");
+    let mut h = vec![("authorization", auth.as_str())];
+    h.extend_from_slice(extra);
+    app.client().send("GET", path, &h, None)
+}
+
+/// A problem+json refusal with this status and code, naming `field`.
+pub fn assert_refused(r: &Reply, status: u16, code: &str, field: &str, case: &str) {
+    assert_eq!(r.status, status, "{case}: {}", r.body);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/problem+json"),
+        "{case}"
+    );
+    let p = r.json();
+    assert_eq!(
+        (p["code"].as_str(), p["field"].as_str()),
+        (Some(code), Some(field)),
+        "{case}"
+    );
+}
+
 /// Graph writes (anything but GET and the token/batch envelopes) in the log.
 pub fn writes(sim: &Sim) -> Vec<Value> {
     sim.requests()

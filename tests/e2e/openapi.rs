@@ -150,12 +150,8 @@ fn both_documents_validate_cover_every_route_and_describe_real_answers() {
         &[],
     );
     assert_described(&swagger, "/v1/phone", "post", 201, &phone.json());
-    let auth = format!("Bearer {}", demo::reader_key());
-    let h = [("authorization", auth.as_str())];
-    let failures = app
-        .client()
-        .send("GET", "/v1/failures?since=P7D", &h, None)
-        .json();
+    let read = |path: &str| common::get(&app, path, demo::reader_key(), &[]).json();
+    let failures = read("/v1/failures?since=P7D");
     assert_described(&openapi, "/v1/failures", "get", 200, &failures);
     let user = &failures["users"][0];
     let item_props = openapi["paths"]["/v1/failures"]["get"]["responses"]["200"]["content"]
@@ -166,17 +162,11 @@ fn both_documents_validate_cover_every_route_and_describe_real_answers() {
     for k in user.as_object().unwrap().keys() {
         assert!(item_props.contains_key(k), "failures user member `{k}`");
     }
-    let audit = app
-        .client()
-        .send("GET", "/v1/audit?limit=2", &h, None)
-        .json();
+    let audit = read("/v1/audit?limit=2");
     assert_described(&openapi, "/v1/audit", "get", 200, &audit);
     let record = &audit["records"][0];
     assert_described(&openapi, "/v1/audit/{auditId}", "get", 200, record);
-    let verify = app
-        .client()
-        .send("GET", "/v1/audit/verify", &h, None)
-        .json();
+    let verify = read("/v1/audit/verify");
     assert_described(&openapi, "/v1/audit/verify", "get", 200, &verify);
 }
 

@@ -166,14 +166,10 @@ fn two_instances_share_idempotency_rate_limits_tokens_and_the_audit_chain() {
     }
 
     // The per-caller limit (60 per minute) counts across both instances.
-    let auth = format!("Bearer {}", demo::reader_key());
-    let h = [("authorization", auth.as_str())];
     let statuses: Vec<u16> = (0..61)
         .map(|i| {
-            if i % 2 == 0 { &a } else { &b }
-                .client()
-                .send("GET", "/v1/audit?limit=1", &h, None)
-                .status
+            let app = if i % 2 == 0 { &a } else { &b };
+            common::get(app, "/v1/audit?limit=1", demo::reader_key(), &[]).status
         })
         .collect();
     assert_eq!(
@@ -184,16 +180,7 @@ fn two_instances_share_idempotency_rate_limits_tokens_and_the_audit_chain() {
     assert_eq!(statuses[60], 429);
 
     // One audit chain, written by both.
-    let admin = format!("Bearer {}", demo::admin_key());
-    let v = a
-        .client()
-        .send(
-            "GET",
-            "/v1/audit/verify",
-            &[("authorization", admin.as_str())],
-            None,
-        )
-        .json();
+    let v = common::get(&a, "/v1/audit/verify", demo::admin_key(), &[]).json();
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(v["records"], 50, "{v}");
 }
