@@ -123,84 +123,136 @@ fn faults() -> Vec<(&'static str, Value)> {
 
 #[test]
 fn every_step_under_every_fault_ends_done_or_honest_and_a_retry_finishes() {
-    let (sim, app) = stack(&[(
-        "rate_limits",
-        Some(
-            r#"{"callerPerMinute":0,"tapPerUserPerDay":0,"resetPerUserPerDay":0,"phonePerUserPerDay":0}"#,
-        ),
-    )]);
-    let mut matrix = Vec::new();
-    let mut bad = Vec::new();
-    let mut n = 0;
+    let (sim, app) = stack(&[("rate_limits", Some(NO_LIMITS))]);
+    let mut m = Matrix::default();
     for case in cases() {
-        for (method, path) in steps(&sim, &app, &case) {
+        for step in steps(&sim, &app, &case) {
             for (fault, spec) in faults() {
-                n += 1;
-                sim.reset();
-                let mut f = spec.clone();
-                f["pathPattern"] = json!(format!("^{}$", regex_escape(&path)));
-                f["method"] = json!(method);
-                sim.fault(f);
-                let rid = format!("fault-{n}");
-                let (status, body) = send(&app, &case, &rid);
-                let outcome = if status < 300 {
-                    if (case.done)(&sim) {
-                        "done".to_string()
-                    } else {
-                        bad.push(format!(
-                            "{} {method} {path} {fault}: FALSE SUCCESS {body}",
-                            case.op
-                        ));
-                        "FALSE SUCCESS".into()
-                    }
-                } else {
-                    let code = body["code"].as_str().unwrap_or("?").to_string();
-                    if status >= 500 && body["changed"].as_str().is_none_or(str::is_empty) {
-                        bad.push(format!(
-                            "{} {method} {path} {fault}: {status} without `changed`",
-                            case.op
-                        ));
-                    }
-                    // A write the connection lost is never called harmless.
-                    if fault == "connection reset"
-                        && method != "GET"
-                        && !path.ends_with("$batch")
-                        && body["changed"] == "nothing was changed"
-                    {
-                        bad.push(format!(
-                            "{} {method} {path} {fault}: {status} calls a lost write harmless",
-                            case.op
-                        ));
-                    }
-                    // A plain retry, the fault gone, completes the job.
-                    sim.clear_faults();
-                    let (again, retry_body) = send(&app, &case, &format!("{rid}-retry"));
-                    if again >= 300 || !(case.done)(&sim) {
-                        bad.push(format!(
-                            "{} {method} {path} {fault}: retry {again} {retry_body}",
-                            case.op
-                        ));
-                    }
-                    format!("{status} {code}, retry {again}")
-                };
-                if !audit_rows(&app)
-                    .iter()
-                    .any(|r| r.ends_with(&format!("|{rid}")))
-                {
-                    bad.push(format!(
-                        "{} {method} {path} {fault}: no audit record",
-                        case.op
-                    ));
-                }
-                matrix.push(format!(
-                    "{:<6} {method:<6} {:<70} {fault:<18} -> {outcome}",
-                    case.op, path
-                ));
+                m.run(&sim, &app, &case, &step, fault, &spec);
             }
         }
     }
-    println!("fault matrix ({n} runs):\n{}", matrix.join("\n"));
-    assert!(bad.is_empty(), "{}", bad.join("\n"));
+    m.finish();
+}
+
+/// A Graph call slower than the whole 20 s budget: the transport gives up
+/// at the deadline instead of hanging, and the answer is as honest as for
+/// a dropped connection. One read and each operation's last write (each
+/// run waits out the budget, so not every step).
+#[test]
+fn a_graph_call_slower_than_the_budget_is_cut_off_honestly() {
+    let (sim, app) = stack(&[("rate_limits", Some(NO_LIMITS))]);
+    let slow = json!({ "latencyMs": 23_000 });
+    let mut m = Matrix::default();
+    for (i, case) in cases().into_iter().enumerate() {
+        let steps = steps(&sim, &app, &case);
+        let last_write = steps
+            .iter()
+            .rfind(|(method, path)| method != "GET" && !path.ends_with("$batch"))
+            .cloned()
+            .expect("every operation writes");
+        if i == 0 {
+            m.run(&sim, &app, &case, &steps[0], "slower than budget", &slow);
+        }
+        m.run(&sim, &app, &case, &last_write, "slower than budget", &slow);
+    }
+    m.finish();
+}
+
+const NO_LIMITS: &str =
+    r#"{"callerPerMinute":0,"tapPerUserPerDay":0,"resetPerUserPerDay":0,"phonePerUserPerDay":0}"#;
+
+/// Runs and outcomes, printed as operation x step x fault -> outcome.
+#[derive(Default)]
+struct Matrix {
+    rows: Vec<String>,
+    bad: Vec<String>,
+}
+
+impl Matrix {
+    /// One run with `fault` on `step`, then (if it failed) a plain retry.
+    fn run(
+        &mut self,
+        sim: &Sim,
+        app: &Spin,
+        case: &Case,
+        (method, path): &(String, String),
+        fault: &str,
+        spec: &Value,
+    ) {
+        let n = self.rows.len() + 1;
+        let bad = &mut self.bad;
+        sim.reset();
+        let mut f = spec.clone();
+        f["pathPattern"] = json!(format!("^{}$", regex_escape(path)));
+        f["method"] = json!(method);
+        sim.fault(f);
+        let rid = format!("fault-{n}");
+        let (status, body) = send(app, case, &rid);
+        let outcome = if status < 300 {
+            if (case.done)(sim) {
+                "done".to_string()
+            } else {
+                bad.push(format!(
+                    "{} {method} {path} {fault}: FALSE SUCCESS {body}",
+                    case.op
+                ));
+                "FALSE SUCCESS".into()
+            }
+        } else {
+            let code = body["code"].as_str().unwrap_or("?").to_string();
+            if status >= 500 && body["changed"].as_str().is_none_or(str::is_empty) {
+                bad.push(format!(
+                    "{} {method} {path} {fault}: {status} without `changed`",
+                    case.op
+                ));
+            }
+            // A write whose answer was lost is never called harmless.
+            let lost = fault == "connection reset" || fault == "slower than budget";
+            if lost
+                && method != "GET"
+                && !path.ends_with("$batch")
+                && body["changed"] == "nothing was changed"
+            {
+                bad.push(format!(
+                    "{} {method} {path} {fault}: {status} calls a lost write harmless",
+                    case.op
+                ));
+            }
+            // A plain retry, the fault gone, completes the job.
+            sim.clear_faults();
+            let (again, retry_body) = send(app, case, &format!("{rid}-retry"));
+            if again >= 300 || !(case.done)(sim) {
+                bad.push(format!(
+                    "{} {method} {path} {fault}: retry {again} {retry_body}",
+                    case.op
+                ));
+            }
+            format!("{status} {code}, retry {again}")
+        };
+        if !audit_rows(app)
+            .iter()
+            .any(|r| r.ends_with(&format!("|{rid}")))
+        {
+            bad.push(format!(
+                "{} {method} {path} {fault}: no audit record",
+                case.op
+            ));
+        }
+        self.rows.push(format!(
+            "{:<6} {method:<6} {:<70} {fault:<18} -> {outcome}",
+            case.op, path
+        ));
+    }
+
+    fn finish(self) {
+        println!(
+            "fault matrix ({} runs):\n{}",
+            self.rows.len(),
+            self.rows.join("\n")
+        );
+        assert!(self.bad.is_empty(), "{}", self.bad.join("\n"));
+    }
 }
 
 fn regex_escape(s: &str) -> String {

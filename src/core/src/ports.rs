@@ -90,9 +90,13 @@ pub type LocalFuture<'a, T> = Pin<Box<dyn Future<Output = T> + 'a>>;
 
 /// Outbound HTTP (Spin's `wasi:http/outgoing-handler`).
 pub trait Transport {
+    /// Sends `request` and gives up (`TransportError::Timeout`) when no
+    /// complete answer arrived `within` that time: a Graph call may not
+    /// outlive the request's budget.
     fn send(
         &self,
         request: OutboundRequest,
+        within: Duration,
     ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>>;
 }
 

@@ -126,6 +126,7 @@ impl Clock for FixedClock {
 pub struct ScriptedTransport {
     answers: RefCell<std::collections::VecDeque<Result<OutboundResponse, TransportError>>>,
     sent: RefCell<Vec<OutboundRequest>>,
+    within: RefCell<Vec<Duration>>,
 }
 
 impl ScriptedTransport {
@@ -147,8 +148,18 @@ impl ScriptedTransport {
         self.answers.borrow_mut().push_back(Ok(res));
     }
 
+    /// The next request gets no HTTP answer.
+    pub fn push_err(&self, e: TransportError) {
+        self.answers.borrow_mut().push_back(Err(e));
+    }
+
     pub fn sent(&self) -> Vec<OutboundRequest> {
         self.sent.borrow().clone()
+    }
+
+    /// The time limit each request was sent with.
+    pub fn limits(&self) -> Vec<Duration> {
+        self.within.borrow().clone()
     }
 }
 
@@ -156,9 +167,11 @@ impl Transport for ScriptedTransport {
     fn send(
         &self,
         request: OutboundRequest,
+        within: Duration,
     ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>> {
         let uri = request.uri().to_string();
         self.sent.borrow_mut().push(request);
+        self.within.borrow_mut().push(within);
         let next = self.answers.borrow_mut().pop_front();
         Box::pin(
             async move { next.unwrap_or_else(|| panic!("unexpected outbound request to {uri}")) },

@@ -162,20 +162,61 @@ impl Transport for SpinTransport {
     fn send(
         &self,
         request: OutboundRequest,
+        within: Duration,
     ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>> {
         Box::pin(async move {
-            spin_sdk::http::send::<_, OutboundResponse>(request)
-                .await
-                .map_err(|e| match e {
-                    spin_sdk::http::SendError::Http(code) => match code {
-                        spin_sdk::http::ErrorCode::HttpRequestDenied => TransportError::Denied,
-                        spin_sdk::http::ErrorCode::ConnectionTimeout
-                        | spin_sdk::http::ErrorCode::ConnectionReadTimeout
-                        | spin_sdk::http::ErrorCode::HttpResponseTimeout => TransportError::Timeout,
-                        other => TransportError::Connection(format!("{other:?}")),
-                    },
-                    other => TransportError::Connection(other.to_string()),
-                })
+            let exchange = std::pin::pin!(spin_sdk::http::send::<_, OutboundResponse>(request));
+            // Dropping the losing exchange drops its wasi:http future, which
+            // cancels the request in the host.
+            let res = match futures::future::select(exchange, Deadline::after(within)).await {
+                futures::future::Either::Left((res, _)) => res,
+                futures::future::Either::Right(_) => return Err(TransportError::Timeout),
+            };
+            res.map_err(|e| match e {
+                spin_sdk::http::SendError::Http(code) => match code {
+                    spin_sdk::http::ErrorCode::HttpRequestDenied => TransportError::Denied,
+                    spin_sdk::http::ErrorCode::ConnectionTimeout
+                    | spin_sdk::http::ErrorCode::ConnectionReadTimeout
+                    | spin_sdk::http::ErrorCode::HttpResponseTimeout => TransportError::Timeout,
+                    other => TransportError::Connection(format!("{other:?}")),
+                },
+                other => TransportError::Connection(other.to_string()),
+            })
         })
+    }
+}
+
+/// Resolves when the monotonic clock passes a deadline. Spin's executor
+/// waits on the clock's pollable alongside the request's, so a Graph call
+/// that never answers still ends when the request's budget does.
+struct Deadline {
+    at: wasi::clocks::monotonic_clock::Instant,
+    waiting: Option<spin_executor::CancelOnDropToken>,
+}
+
+impl Deadline {
+    fn after(d: Duration) -> Self {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        Deadline {
+            at: wasi::clocks::monotonic_clock::now().saturating_add(ns),
+            waiting: None,
+        }
+    }
+}
+
+impl std::future::Future for Deadline {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if wasi::clocks::monotonic_clock::now() >= self.at {
+            return std::task::Poll::Ready(());
+        }
+        let pollable = wasi::clocks::monotonic_clock::subscribe_instant(self.at);
+        self.waiting =
+            Some(spin_executor::push_waker_and_get_token(pollable, cx.waker().clone()).into());
+        std::task::Poll::Pending
     }
 }

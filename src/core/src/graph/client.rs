@@ -14,7 +14,7 @@ use super::token;
 use super::GraphError;
 use crate::api::RequestId;
 use crate::config::Config;
-use crate::ports::Host;
+use crate::ports::{Host, TransportError};
 use crate::types::Secret;
 
 /// API.md: throttling is retried within the request's budget (default 20 s).
@@ -176,7 +176,7 @@ impl<'a> GraphClient<'a> {
         if let Some(t) = self.token.borrow().as_ref() {
             return Ok(format!("Bearer {}", t.expose()));
         }
-        let t = token::app_token(self.config, self.host).await?;
+        let t = token::app_token(self.config, self.host, self.remaining()?).await?;
         let header = format!("Bearer {}", t.access_token.expose());
         *self.token.borrow_mut() = Some(t.access_token);
         Ok(header)
@@ -244,7 +244,7 @@ impl<'a> GraphClient<'a> {
         let mut t = self.traffic.get();
         t.http_requests += 1;
         self.traffic.set(t);
-        let res = self.host.transport.send(req).await?;
+        let res = self.host.transport.send(req, self.remaining()?).await?;
         let status = res.status().as_u16();
         let request_id = res
             .headers()
@@ -303,6 +303,17 @@ impl<'a> GraphClient<'a> {
             }
             return Ok(res);
         }
+    }
+
+    /// What is left of the budget for one exchange; none left is a timeout
+    /// (a call that was never sent is still reported as possibly lost: the
+    /// callers only need to know they may not claim it did nothing).
+    fn remaining(&self) -> Result<Duration, GraphError> {
+        self.deadline
+            .duration_since(self.host.clock.now())
+            .ok()
+            .filter(|d| !d.is_zero())
+            .ok_or(GraphError::Unreachable(TransportError::Timeout))
     }
 
     /// Whether the request's time budget is spent: a long read (sign-in
@@ -518,6 +529,34 @@ mod tests {
                 retry_after_secs: 4,
                 request_id: Some("g-2".into())
             }
+        );
+    }
+
+    #[test]
+    fn each_exchange_may_take_only_what_is_left_of_the_budget() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, Duration::from_secs(20));
+        w.transport.push(200, TOKEN);
+        w.transport.push_with(429, "{}", &[("retry-after", "3")]);
+        w.transport.push(200, "{}");
+        block_on(g.get("/x")).unwrap();
+        let secs: Vec<u64> = w.transport.limits().iter().map(|d| d.as_secs()).collect();
+        assert_eq!(secs, [20, 20, 17], "token, first try, retry after 3 s");
+
+        // A response the transport gave up on is `Unreachable`, and once the
+        // budget is gone nothing more is sent.
+        w.transport.push_err(TransportError::Timeout);
+        let err = block_on(g.get("/y")).unwrap_err();
+        assert_eq!(err, GraphError::Unreachable(TransportError::Timeout));
+        w.clock.advance(Duration::from_secs(17));
+        let sent = w.transport.sent().len();
+        let err = block_on(g.get("/z")).unwrap_err();
+        assert_eq!(err, GraphError::Unreachable(TransportError::Timeout));
+        assert_eq!(
+            w.transport.sent().len(),
+            sent,
+            "nothing sent past the budget"
         );
     }
 

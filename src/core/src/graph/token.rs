@@ -10,6 +10,7 @@ use super::GraphError;
 use crate::config::Config;
 use crate::ports::Host;
 use crate::types::Secret;
+use std::time::Duration;
 
 /// Refresh this long before expiry (or a quarter of a short lifetime), so a
 /// request never starts with a token that dies mid-way.
@@ -90,7 +91,11 @@ fn token_request(config: &Config) -> crate::ports::OutboundRequest {
 }
 
 /// A cached token if one is still fresh, else a new one (then cached).
-pub async fn app_token(config: &Config, host: &Host<'_>) -> Result<AppToken, GraphError> {
+pub async fn app_token(
+    config: &Config,
+    host: &Host<'_>,
+    within: Duration,
+) -> Result<AppToken, GraphError> {
     let now = crate::types::unix_secs(host.clock.now());
     let key = cache_key(config);
     if let Some(bytes) = host.kv.get(&key)? {
@@ -105,7 +110,7 @@ pub async fn app_token(config: &Config, host: &Host<'_>) -> Result<AppToken, Gra
         }
     }
 
-    let res = host.transport.send(token_request(config)).await?;
+    let res = host.transport.send(token_request(config), within).await?;
     let status = res.status().as_u16();
     if status != 200 {
         return Err(
@@ -175,9 +180,9 @@ fn aadsts_from_description(d: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::graph::client::DEFAULT_BUDGET;
     use crate::testing::World;
     use futures::executor::block_on;
-    use std::time::Duration;
 
     fn world() -> World {
         let mut w = World::configured();
@@ -196,7 +201,7 @@ mod tests {
             200,
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-1"}"#,
         );
-        let t = block_on(app_token(&config, &w.host())).unwrap();
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert_eq!(t.access_token.expose(), "tok-1");
         assert!(!t.cached);
 
@@ -230,7 +235,7 @@ mod tests {
 
         // Within the lifetime minus margin: no new request.
         w.clock.advance(Duration::from_secs(3599 - 300 - 1));
-        let t = block_on(app_token(&config, &w.host())).unwrap();
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert!(t.cached);
         assert_eq!(w.transport.sent().len(), 1);
 
@@ -240,7 +245,7 @@ mod tests {
             200,
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok-2"}"#,
         );
-        let t = block_on(app_token(&config, &w.host())).unwrap();
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert_eq!(t.access_token.expose(), "tok-2");
         assert_eq!(w.transport.sent().len(), 2);
     }
@@ -253,7 +258,7 @@ mod tests {
             401,
             r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided. s3cr3t","error_codes":[7000215]}"#,
         );
-        let err = block_on(app_token(&config, &w.host())).unwrap_err();
+        let err = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap_err();
         assert_eq!(
             err,
             GraphError::TokenRefused {
@@ -271,7 +276,7 @@ mod tests {
             400,
             r#"{"error":"<script>","error_description":"AADSTS90002: Tenant not found"}"#,
         );
-        let err = block_on(app_token(&config, &w.host())).unwrap_err();
+        let err = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap_err();
         assert_eq!(
             err,
             GraphError::TokenRefused {
@@ -283,7 +288,7 @@ mod tests {
 
         w.transport.push(502, "<html>bad gateway</html>");
         assert_eq!(
-            block_on(app_token(&config, &w.host())).unwrap_err(),
+            block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap_err(),
             GraphError::TokenMalformed { status: 502 }
         );
     }

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::config::Config;
+use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::token;
 use crate::ports::Host;
 use crate::store::{installation, schema};
@@ -33,7 +34,7 @@ pub async fn readyz(host: &Host<'_>) -> Result<Response, Problem> {
     let version = schema::migrate(host.db, &now)
         .map_err(|e| Problem::new(ErrorCode::StorageUnavailable, format!("database: {e}")))?;
     let migrated_at = schema::applied_at(host.db, version).ok().flatten();
-    let token = token::app_token(&config, host)
+    let token = token::app_token(&config, host, DEFAULT_BUDGET)
         .await
         .map_err(|e| e.to_problem())?;
     Ok(response::json(
