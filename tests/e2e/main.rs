@@ -7,6 +7,7 @@ mod failures;
 mod faults;
 mod manifest;
 mod meta;
+mod notify;
 mod openapi;
 mod phone;
 mod reset;

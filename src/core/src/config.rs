@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::ports::Variables;
@@ -189,12 +189,22 @@ impl Default for RateLimits {
 }
 
 /// Who hears about a change (API.md "Notifications").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum NotifyRecipient {
     Manager,
     AlternateEmail,
     User,
+}
+
+impl NotifyRecipient {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NotifyRecipient::Manager => "manager",
+            NotifyRecipient::AlternateEmail => "alternateEmail",
+            NotifyRecipient::User => "user",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -493,7 +503,10 @@ fn parse_protected_users(raw: &str) -> Result<Vec<String>, ConfigError> {
 fn parse_notify(raw: &str) -> Result<NotifyConfig, ConfigError> {
     let v = Variable::Notify;
     let n: NotifyConfig = parse_json(v, raw)?;
-    if !n.sender.contains('@') {
+    if !matches!(
+        crate::types::UserRef::parse(&n.sender),
+        Ok(crate::types::UserRef::Upn(_))
+    ) {
         return Err(ConfigError::invalid(v, "sender must be a mailbox UPN"));
     }
     if n.recipients.is_empty() {

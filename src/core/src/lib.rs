@@ -18,6 +18,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod graph;
+pub mod notify;
 pub mod ops;
 pub mod ports;
 pub mod service;

@@ -111,6 +111,16 @@ impl Component {
             subtree: false,
         }],
     };
+    /// `GET /v1/diagnose`.
+    pub const DIAGNOSE: Component = Component {
+        name: "diagnose",
+        routes: &[Route {
+            path: "/v1/diagnose",
+            methods: &[Method::GET],
+            handler: diagnose,
+            subtree: false,
+        }],
+    };
     /// `GET /v1/audit`, `/v1/audit/{auditId}`, `/v1/audit/verify`.
     pub const AUDIT: Component = Component {
         name: "audit",
@@ -182,6 +192,10 @@ fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'
 
 fn failures<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
     Box::pin(ops::failures::serve(req, host, id))
+}
+
+fn diagnose<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::diagnose::serve(req, host, id))
 }
 
 fn mutation<'a, O: ops::mutation::Operation + 'static>(

@@ -37,6 +37,7 @@ struct Param {
     /// A JSON schema for the value (`type` is all Swagger needs).
     kind: &'static str,
     format: Option<&'static str>,
+    required: bool,
 }
 
 struct Operation {
@@ -118,7 +119,7 @@ fn tap_ok() -> Value {
         "expiresDateTime": { "type": "string", "format": "date-time" },
         "lifetimeInMinutes": { "type": "integer" }, "isUsableOnce": { "type": "boolean" },
         "replaced": { "type": "boolean" }, "ticket": opt("string"),
-        "warnings": strings(), "auditId": { "type": "string" } }))
+        "warnings": strings(), "notified": strings(), "auditId": { "type": "string" } }))
 }
 
 fn reset_ok() -> Value {
@@ -126,7 +127,7 @@ fn reset_ok() -> Value {
         "user": user(), "dryRun": { "type": "boolean" }, "removed": methods_list(),
         "wouldRemove": methods_list(), "remaining": methods_list(), "failed": methods_list(),
         "sessionsRevoked": { "type": "boolean" }, "wouldRevokeSessions": { "type": "boolean" },
-        "warnings": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
+        "warnings": strings(), "notified": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
 }
 
 fn phone_ok() -> Value {
@@ -134,7 +135,7 @@ fn phone_ok() -> Value {
         "user": user(), "methodId": { "type": "string" }, "phoneNumber": { "type": "string" },
         "phoneType": { "type": "string" }, "smsSignInState": opt("string"),
         "unchanged": { "type": "boolean" }, "replaced": { "type": "boolean" },
-        "warnings": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
+        "warnings": strings(), "notified": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
 }
 
 fn failures_ok() -> Value {
@@ -150,6 +151,41 @@ fn failures_ok() -> Value {
             "firstFailureDateTime": { "type": "string" }, "lastFailureDateTime": { "type": "string" },
             "errorCodes": { "type": "object", "additionalProperties": { "type": "integer" } },
             "failureReasons": strings(), "apps": strings(), "ipAddresses": strings() })) } }))
+}
+
+fn diagnose_ok() -> Value {
+    let counts = object(json!({ "count": { "type": "integer" }, "meaning": opt("string") }));
+    object(json!({
+        "user": user(), "accountEnabled": { "type": "boolean" }, "userType": { "type": "string" },
+        "protected": { "type": ["object", "null"], "properties": {
+            "isProtected": { "type": "boolean" },
+            "reasons": { "type": "array", "items": object(json!({ "code": { "type": "string" }, "name": { "type": "string" } })) } } },
+        "methods": { "type": ["array", "null"], "items": object(json!({
+            "id": { "type": "string" }, "type": { "type": "string" },
+            "displayName": opt("string"), "isDefault": { "type": "boolean" } })) },
+        "registration": { "type": ["object", "null"], "properties": {
+            "isMfaRegistered": opt("boolean"), "isMfaCapable": opt("boolean"),
+            "methodsRegistered": { "type": ["array", "null"], "items": { "type": "string" } } } },
+        "temporaryAccessPass": object(json!({
+            "policyState": opt("string"), "userInScope": opt("boolean"),
+            "lifetimeBounds": { "type": ["object", "null"], "properties": {
+                "minimum": { "type": "integer" }, "maximum": { "type": "integer" } } },
+            "existing": { "type": ["object", "null"], "properties": {
+                "id": { "type": "string" }, "startDateTime": opt("string"), "expiresDateTime": opt("string"),
+                "lifetimeInMinutes": opt("integer"), "isUsable": opt("boolean"),
+                "methodUsabilityReason": opt("string") } } })),
+        "recentFailures": { "type": ["object", "null"], "properties": {
+            "since": { "type": "string", "format": "date-time" }, "total": { "type": "integer" },
+            "lastFailureDateTime": opt("string"), "truncated": { "type": "boolean" },
+            "byErrorCode": { "type": "object", "additionalProperties": counts } } },
+        "findings": { "type": "array", "items": object(json!({
+            "code": { "type": "string" },
+            "severity": { "type": "string", "enum": ["blocker", "warning", "info"] },
+            "message": { "type": "string" },
+            "suggestedAction": object(json!({ "operation": { "type": "string" }, "body": { "type": "object" } })) })) },
+        "unavailable": { "type": "array", "items": object(json!({
+            "source": { "type": "string" }, "reason": { "type": "string" },
+            "graphErrorCode": { "type": "string" } })) } }))
 }
 
 fn audit_record() -> Value {
@@ -193,6 +229,7 @@ const fn q(name: &'static str, summary: &'static str, description: &'static str)
         description,
         kind: "string",
         format: None,
+        required: false,
     }
 }
 
@@ -204,6 +241,19 @@ const FAILURES_QUERY: &[Param] = &[
     q("errorCodes", "Error codes", "comma list of sign-in error codes; default 500121"),
     Param { kind: "integer", format: Some("int32"), ..q("minFailures", "Minimum failures", "users with at least this many failures; default 1") },
     q("format", "Format", "json (default) or csv; Accept: text/csv works too"),
+];
+
+/// `GET /v1/diagnose` parameters; [`crate::ops::diagnose::DiagnoseQuery::NAMES`] must match.
+const DIAGNOSE_QUERY: &[Param] = &[
+    Param {
+        required: true,
+        ..q("user", "User", "userPrincipalName or object id")
+    },
+    Param {
+        kind: "integer",
+        format: Some("int32"),
+        ..q("days", "Days", "sign-in history to read, 1..30, default 7")
+    },
 ];
 
 /// `GET /v1/audit` parameters; [`crate::audit::AuditQuery::NAMES`] must match.
@@ -255,6 +305,14 @@ const OPERATIONS: &[Operation] = &[
         auth: Auth::Key("failures:read"), body: None, path_params: &[], query: FAILURES_QUERY,
         ok_status: 200, ok: failures_ok, csv: true,
         errors: &[ErrorCode::PremiumLicenseRequired],
+    },
+    Operation {
+        method: "get", path: "/v1/diagnose", id: "DiagnoseUser",
+        summary: "Why is this user locked out?",
+        description: "Reads the account, its methods, default method, registration, the TAP policy and the user's passes, recent failed sign-ins and protection in one $batch, and answers findings (blockers first) with the request to send next. A source that cannot be read is listed in unavailable and never fails the call. Reads only.",
+        auth: Auth::Key("diagnose"), body: None, path_params: &[], query: DIAGNOSE_QUERY,
+        ok_status: 200, ok: diagnose_ok, csv: false,
+        errors: &[ErrorCode::UserNotFound, ErrorCode::GraphUnavailable],
     },
     Operation {
         method: "get", path: "/v1/audit", id: "ListAuditRecords",
@@ -440,7 +498,7 @@ fn responses(flavor: Flavor, op: &Operation) -> Value {
             ],
         };
         codes.extend_from_slice(shared);
-        if matches!(op.auth, Auth::Key("failures:read")) {
+        if matches!(op.auth, Auth::Key("failures:read" | "diagnose")) {
             codes.extend([
                 ErrorCode::InvalidUser,
                 ErrorCode::GraphError,
@@ -478,7 +536,11 @@ fn operation(flavor: Flavor, op: &Operation, g: &mut SchemaGenerator) -> Value {
         .path_params
         .iter()
         .map(|p| param(flavor, p, "path", true))
-        .chain(op.query.iter().map(|p| param(flavor, p, "query", false)))
+        .chain(
+            op.query
+                .iter()
+                .map(|p| param(flavor, p, "query", p.required)),
+        )
         .collect();
     if let Some(body) = op.body {
         let schema = serde_json::to_value(body(g)).unwrap_or(Value::Null);
@@ -628,6 +690,10 @@ mod tests {
             crate::ops::failures::FailuresQuery::NAMES
         );
         assert_eq!(names(AUDIT_QUERY), crate::audit::AuditQuery::NAMES);
+        assert_eq!(
+            names(DIAGNOSE_QUERY),
+            crate::ops::diagnose::DiagnoseQuery::NAMES
+        );
     }
 
     #[test]

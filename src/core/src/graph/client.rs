@@ -168,6 +168,11 @@ impl<'a> GraphClient<'a> {
         }
     }
 
+    /// Gets the token now, so requests sent concurrently share it.
+    pub async fn prepare(&self) -> Result<(), GraphError> {
+        self.bearer().await.map(|_| ())
+    }
+
     pub fn traffic(&self) -> Traffic {
         self.traffic.get()
     }
@@ -371,6 +376,24 @@ impl<'a> GraphClient<'a> {
     /// throttled inside the batch are retried together after the longest
     /// `Retry-After`. Answers come back in the order asked.
     pub async fn batch(&self, requests: &[BatchRequest]) -> Result<Vec<GraphResponse>, GraphError> {
+        self.batch_within(requests, false).await
+    }
+
+    /// [`GraphClient::batch`] for reads that can each be missing: when the
+    /// budget runs out, items still throttled keep their last answer (429,
+    /// 503 or 504) instead of failing the whole batch.
+    pub async fn batch_partial(
+        &self,
+        requests: &[BatchRequest],
+    ) -> Result<Vec<GraphResponse>, GraphError> {
+        self.batch_within(requests, true).await
+    }
+
+    async fn batch_within(
+        &self,
+        requests: &[BatchRequest],
+        partial: bool,
+    ) -> Result<Vec<GraphResponse>, GraphError> {
         assert!(requests.len() <= MAX_BATCH, "callers split batches");
         let mut answers: Vec<Option<GraphResponse>> = vec![None; requests.len()];
         let mut pending: Vec<usize> = (0..requests.len()).collect();
@@ -441,11 +464,21 @@ impl<'a> GraphClient<'a> {
             if pending.is_empty() {
                 break;
             }
-            self.back_off(longest, &mut attempt, None)?;
+            match self.back_off(longest, &mut attempt, None) {
+                Ok(()) => {}
+                Err(_) if partial => break,
+                Err(e) => return Err(e),
+            }
         }
         Ok(answers
             .into_iter()
-            .map(|a| a.expect("every item answered"))
+            .map(|a| {
+                a.unwrap_or(GraphResponse {
+                    status: 504,
+                    body: Value::Null,
+                    request_id: None,
+                })
+            })
             .collect())
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod mail;
 pub mod methods;
 pub mod phones;
 pub mod privileged;

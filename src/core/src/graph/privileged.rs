@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{BatchRequest, GraphClient};
+use super::client::{BatchRequest, GraphClient, GraphResponse};
 use super::users::DirectoryUser;
 use super::GraphError;
 use crate::config::Config;
@@ -72,30 +72,52 @@ pub async fn role_holders(
     host: &Host<'_>,
     now: u64,
 ) -> Result<RoleHolders, GraphError> {
-    if let Some(bytes) = host.kv.get(CACHE_KEY)? {
-        if let Ok(h) = serde_json::from_slice::<RoleHolders>(&bytes) {
-            if now < h.fetched_at + CACHE_SECS {
-                return Ok(h);
-            }
-        }
+    if let Some(h) = cached(host, now)? {
+        return Ok(h);
     }
-    let answers = graph
-        .batch(&[
-            BatchRequest::get("definitions", "/roleManagement/directory/roleDefinitions?$select=id,displayName"),
-            BatchRequest::get(
-                "assignments",
-                "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId&$top=999",
-            ),
-            BatchRequest::get(
-                "eligible",
-                "/roleManagement/directory/roleEligibilityScheduleInstances?$select=principalId,roleDefinitionId&$top=999",
-            ),
-        ])
-        .await?;
+    let answers = graph.batch(&requests()).await?;
+    from_answers(graph, host, now, answers).await
+}
+
+/// The cached role holders, if fresh.
+pub fn cached(host: &Host<'_>, now: u64) -> Result<Option<RoleHolders>, GraphError> {
+    Ok(host
+        .kv
+        .get(CACHE_KEY)?
+        .and_then(|bytes| serde_json::from_slice::<RoleHolders>(&bytes).ok())
+        .filter(|h| now < h.fetched_at + CACHE_SECS))
+}
+
+/// The reads behind [`RoleHolders`], for a caller that puts them in its
+/// own `$batch`.
+pub fn requests() -> [BatchRequest; 3] {
+    [
+        BatchRequest::get("definitions", "/roleManagement/directory/roleDefinitions?$select=id,displayName"),
+        BatchRequest::get(
+            "assignments",
+            "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId&$top=999",
+        ),
+        BatchRequest::get(
+            "eligible",
+            "/roleManagement/directory/roleEligibilityScheduleInstances?$select=principalId,roleDefinitionId&$top=999",
+        ),
+    ]
+}
+
+/// The answers to [`requests`] (further pages followed), cached.
+pub async fn from_answers(
+    graph: &GraphClient<'_>,
+    host: &Host<'_>,
+    now: u64,
+    answers: Vec<GraphResponse>,
+) -> Result<RoleHolders, GraphError> {
     let mut pages = Vec::with_capacity(3);
     for a in answers {
         let a = a.into_result()?;
         pages.push(graph.collect_pages(a.body).await?);
+    }
+    if pages.len() != 3 {
+        return Err(GraphError::Malformed("role holder reads".into()));
     }
     let names: BTreeMap<String, String> = pages[0]
         .get("value")

@@ -92,6 +92,61 @@ pub fn first_page_path(
     )
 }
 
+/// The user's row of the registration report (FACTS §7: P1/P2 like the
+/// sign-in log), found by `$filter` so a UPN works as well as an id.
+pub fn registration_request(user: &UserRef) -> super::BatchRequest {
+    let clause = match user {
+        UserRef::Id(_) => "id",
+        UserRef::Upn(_) => "userPrincipalName",
+    };
+    let filter = format!("{clause} eq {}", literal(user.as_str()));
+    super::BatchRequest::get(
+        "registration",
+        format!(
+            "/reports/authenticationMethods/userRegistrationDetails?$filter={}",
+            utf8_percent_encode(&filter, QUERY)
+        ),
+    )
+}
+
+/// Folds the pages after `first` into `agg` while the budget lasts:
+/// `(pages read, truncated)`, truncated when the budget ran out (spent
+/// between pages, or throttled past it) before the last page.
+pub async fn fold_pages(
+    graph: &super::GraphClient<'_>,
+    first: &Value,
+    agg: &mut Aggregate,
+) -> Result<(u32, bool), super::GraphError> {
+    agg.add_page(page_items(first));
+    let mut next = super::client::next_link(first);
+    let mut pages = 1;
+    while let Some(link) = next.take() {
+        if graph.budget_spent() {
+            return Ok((pages, true));
+        }
+        match graph
+            .follow(&link)
+            .await
+            .and_then(super::GraphResponse::into_result)
+        {
+            Ok(page) => {
+                pages += 1;
+                agg.add_page(page_items(&page.body));
+                next = super::client::next_link(&page.body);
+            }
+            Err(super::GraphError::Throttled { .. }) => return Ok((pages, true)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((pages, false))
+}
+
+fn page_items(body: &Value) -> &[Value] {
+    body.get("value")
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// One user's failures, as the answer lists them.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -184,6 +239,11 @@ impl Aggregate {
 
     pub fn users(&self) -> usize {
         self.by_user.len()
+    }
+
+    /// Each user's failures so far, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = &UserFailures> {
+        self.by_user.values()
     }
 
     /// Users with at least `min` failures: most failures first, then UPN.

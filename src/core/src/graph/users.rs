@@ -26,6 +26,8 @@ pub struct DirectoryUser {
     /// `Member` or `Guest` (B2B: `#EXT#` UPN).
     pub user_type: String,
     pub mail: Option<String>,
+    /// Addresses outside the tenant (`otherMails`), for notices.
+    pub other_mails: Vec<String>,
 }
 
 impl DirectoryUser {
@@ -41,7 +43,7 @@ pub fn get_user(user: &UserRef) -> BatchRequest {
     BatchRequest::get(
         "user",
         format!(
-            "/users{}?$select=id,displayName,userPrincipalName,accountEnabled,userType,mail",
+            "/users{}?$select=id,displayName,userPrincipalName,accountEnabled,userType,mail,otherMails",
             user.graph_segment()
         ),
     )
@@ -82,6 +84,17 @@ pub fn parse_user(res: GraphResponse) -> Result<Option<DirectoryUser>, GraphErro
             .unwrap_or(true),
         user_type: s("userType").unwrap_or_else(|| "Member".into()),
         mail: s("mail"),
+        other_mails: b
+            .get("otherMails")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|m| m.contains('@'))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
     }))
 }
 

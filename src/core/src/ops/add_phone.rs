@@ -148,7 +148,7 @@ impl Operation for AddPhone {
             Some(p) => {
                 cx.limit_target(rate_limit::Target::Phone, target.id())
                     .map_err(|r| r.about(&summary))?;
-                phones::update(&cx.graph, target.id(), &p.id, &wanted)
+                phones::update(cx.graph, target.id(), &p.id, &wanted)
                     .await
                     .map_err(graph_err)?;
                 let mut updated = p.clone();
@@ -166,7 +166,7 @@ impl Operation for AddPhone {
                 }
                 cx.limit_target(rate_limit::Target::Phone, target.id())
                     .map_err(|r| r.about(&summary))?;
-                let created = phones::create(&cx.graph, target.id(), &wanted, input.phone_type)
+                let created = phones::create(cx.graph, target.id(), &wanted, input.phone_type)
                     .await
                     .map_err(|e| {
                         let lost = matches!(e, crate::graph::GraphError::Unreachable(_));
@@ -184,13 +184,13 @@ impl Operation for AddPhone {
 
         let mut sms_state = method.sms_sign_in_state.clone();
         if input.sms_sign_in && sms_state.as_deref() != Some("ready") {
-            match phones::enable_sms_sign_in(&cx.graph, target.id(), &method.id).await {
+            match phones::enable_sms_sign_in(cx.graph, target.id(), &method.id).await {
                 Ok(res) if res.is_success() => sms_state = Some("ready".into()),
                 outcome => {
                     // The method stays (API.md); say why SMS is off: the
                     // state Graph now reports, or the documented refusal
                     // it answered (FACTS §5).
-                    if let Ok(Some(now)) = phones::get(&cx.graph, target.id(), &method.id).await {
+                    if let Ok(Some(now)) = phones::get(cx.graph, target.id(), &method.id).await {
                         sms_state = now.sms_sign_in_state;
                     }
                     let refusal = outcome
@@ -227,8 +227,30 @@ impl Operation for AddPhone {
             "warnings": warnings,
             "ticket": input.ticket,
         });
+        let last_digits: String = {
+            let digits: Vec<char> = method
+                .phone_number
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect();
+            digits[digits.len().saturating_sub(2)..].iter().collect()
+        };
+        let notice = (!unchanged)
+            .then(|| {
+                target.notice(format!(
+                    "A phone number ending in {last_digits} was {} as a sign-in method ({}).",
+                    if replaced.is_some() {
+                        "set, replacing the previous one,"
+                    } else {
+                        "added"
+                    },
+                    method.phone_type.as_str()
+                ))
+            })
+            .flatten();
         Ok(Done {
             status,
+            notice,
             replay_body: body.clone(),
             body,
             user: summary,

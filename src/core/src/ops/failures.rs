@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use super::access;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
-use crate::graph::client::{next_link, DEFAULT_BUDGET};
+use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::signins::{self, Aggregate, UserFailures};
 use crate::graph::{GraphClient, GraphError};
 use crate::ports::Host;
@@ -167,39 +167,8 @@ async fn read(
         ))
         .await?
         .into_result()?;
-    agg.add_page(
-        first
-            .body
-            .get("value")
-            .and_then(Value::as_array)
-            .map_or(&[], Vec::as_slice),
-    );
-    let mut next = next_link(&first.body);
-    let mut pages = 1;
-    while let Some(link) = next.take() {
-        if graph.budget_spent() {
-            return Ok((agg, true, pages));
-        }
-        let page = match graph.follow(&link).await {
-            Ok(p) => p.into_result(),
-            Err(e) => Err(e),
-        };
-        match page {
-            Ok(page) => {
-                pages += 1;
-                agg.add_page(
-                    page.body
-                        .get("value")
-                        .and_then(Value::as_array)
-                        .map_or(&[], Vec::as_slice),
-                );
-                next = next_link(&page.body);
-            }
-            Err(GraphError::Throttled { .. }) => return Ok((agg, true, pages)),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((agg, false, pages))
+    let (pages, truncated) = signins::fold_pages(graph, &first.body, &mut agg).await?;
+    Ok((agg, truncated, pages))
 }
 
 fn licence_problem(e: GraphError) -> Problem {

@@ -201,8 +201,16 @@ impl Operation for IssueTap {
             .as_object_mut()
             .map(|o| o.remove("temporaryAccessPass"));
         replay["passRedacted"] = Value::Bool(true);
+        let notice = target.notice(format!(
+            "A Temporary Access Pass (a time-limited sign-in code) was issued, valid from {} until {}{}{}.",
+            start_at.to_rfc3339(),
+            start_at.plus_minutes(created.lifetime_in_minutes).to_rfc3339(),
+            if created.is_usable_once { ", for one sign-in" } else { "" },
+            if existing.is_empty() { "" } else { "; it replaced an earlier pass" },
+        ));
         Ok(Done {
             status: StatusCode::CREATED,
+            notice,
             body,
             replay_body: replay,
             user: summary,

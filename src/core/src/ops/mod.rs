@@ -2,6 +2,7 @@
 
 pub mod access;
 pub mod add_phone;
+pub mod diagnose;
 pub mod failures;
 pub mod issue_tap;
 pub mod meta;

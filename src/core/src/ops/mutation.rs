@@ -25,11 +25,12 @@ use crate::api::response::{self, Response};
 use crate::api::{input, ErrorCode, Problem, RequestId};
 use crate::audit::{self, AuditEntry, Outcome};
 use crate::auth::{self, rate_limit, Caller, CredentialKind};
-use crate::config::{Config, MutatingOperation, VerificationRequirement};
+use crate::config::{Config, MutatingOperation, NotifyRecipient, VerificationRequirement};
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::privileged::{self, ProtectionReason};
 use crate::graph::users::{self, DirectoryUser, UserSummary};
-use crate::graph::{BatchRequest, GraphClient, GraphError, GraphResponse};
+use crate::graph::{mail, BatchRequest, GraphClient, GraphError, GraphResponse};
+use crate::notify::{self, Audience, Notice};
 use crate::ports::Host;
 use crate::service::{Body, Request};
 use crate::types::{IdempotencyKey, Reason, Scope, Ticket, UserRef, Verification};
@@ -84,6 +85,9 @@ pub struct Done {
     pub details: Value,
     /// The body holds a pass.
     pub no_store: bool,
+    /// What to tell the user out of band, for a change that happened
+    /// (`None` for a dry run or nothing changed).
+    pub notice: Option<Notice>,
 }
 
 /// An attempt that stopped: refused by a rule (4xx) or failed upstream.
@@ -144,6 +148,8 @@ pub struct Target {
     pub memberships: Vec<(String, String)>,
     /// Why the user is protected; empty for an ordinary user.
     pub protection: Vec<ProtectionReason>,
+    /// Whom a notice of the change would reach (`None`: `notify` unset).
+    pub audience: Option<Audience>,
 }
 
 impl Target {
@@ -159,6 +165,15 @@ impl Target {
     pub fn is_protected(&self) -> bool {
         !self.protection.is_empty()
     }
+
+    /// The notice of `change` (one sentence, no secret), when notices are on.
+    pub fn notice(&self, change: String) -> Option<Notice> {
+        Some(Notice {
+            audience: self.audience.clone()?,
+            user: self.user.summary.clone(),
+            change,
+        })
+    }
 }
 
 /// What an operation may use while it acts.
@@ -166,7 +181,7 @@ pub struct Context<'a> {
     pub host: &'a Host<'a>,
     pub config: &'a Config,
     pub caller: &'a Caller,
-    pub graph: GraphClient<'a>,
+    pub graph: &'a GraphClient<'a>,
     pub operation: MutatingOperation,
 }
 
@@ -187,6 +202,13 @@ impl Context<'_> {
         reads: [BatchRequest; N],
     ) -> Result<(Target, [GraphResponse; N]), Refusal> {
         let mut requests = vec![users::get_user(asked), users::get_memberships(asked)];
+        // The manager is read with everything else, so a notice costs no
+        // extra round trip before the change.
+        let notify = self.config.notify.as_ref();
+        let read_manager = notify.is_some_and(|n| n.recipients.contains(&NotifyRecipient::Manager));
+        if read_manager {
+            requests.push(mail::manager_request(asked));
+        }
         requests.extend(reads);
         let mut answers = self
             .graph
@@ -197,6 +219,7 @@ impl Context<'_> {
         let (Some(user), Some(memberships)) = (answers.next(), answers.next()) else {
             return Err(Refusal::graph(GraphError::Malformed("short $batch".into())));
         };
+        let manager = if read_manager { answers.next() } else { None };
         let rest: [GraphResponse; N] = answers
             .collect::<Vec<_>>()
             .try_into()
@@ -206,7 +229,7 @@ impl Context<'_> {
         let summary = Some(user.summary.clone());
         let memberships =
             users::parse_memberships(memberships).map_err(|e| Refusal::graph(e).about(&summary))?;
-        let holders = privileged::role_holders(&self.graph, self.host, self.now_unix())
+        let holders = privileged::role_holders(self.graph, self.host, self.now_unix())
             .await
             .map_err(|e| Refusal::graph(e).about(&summary))?;
         let protection = privileged::reasons(&user, &memberships, &holders, self.config);
@@ -214,11 +237,13 @@ impl Context<'_> {
             .map_err(|r| r.about(&summary))?;
         self.require_verification(!protection.is_empty(), verification)
             .map_err(|r| r.about(&summary))?;
+        let audience = notify.map(|n| Audience::of(n, &user, manager.as_ref()));
         Ok((
             Target {
                 user,
                 memberships,
                 protection,
+                audience,
             },
             rest,
         ))
@@ -317,6 +342,8 @@ struct Draft {
     verification: Option<Value>,
 }
 
+// One per request: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Answer {
     Done(Done),
     Replay(StoredOutcome),
@@ -338,11 +365,12 @@ pub async fn run<O: Operation>(
     };
     let mut caller_seen: Option<Caller> = None;
     let mut claim_token = None;
+    let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
     let result = pipeline::<O>(
         req,
         host,
         &config,
-        request_id,
+        &graph,
         &mut draft,
         &mut caller_seen,
         &mut claim_token,
@@ -393,6 +421,7 @@ pub async fn run<O: Operation>(
             },
         ),
     };
+    let succeeded = outcome == Outcome::Succeeded;
     let entry = AuditEntry {
         caller: draft.caller.clone(),
         operation: O::OPERATION.as_str().to_string(),
@@ -426,6 +455,18 @@ pub async fn run<O: Operation>(
             d.replay_body["auditId"] = id;
             if audit_id.is_none() {
                 push_warning(&mut d.body, "the audit record could not be written");
+            }
+            // After the change and its record, before the stored outcome:
+            // a retry waits (409) or replays, and never sends a second one.
+            if let (true, Some(n), Some(c)) = (succeeded, &d.notice, &config.notify) {
+                let sent =
+                    notice(host, &graph, c, n, &draft, request_id, audit_id.as_deref()).await;
+                for body in [&mut d.body, &mut d.replay_body] {
+                    body["notified"] = json!(sent.notified);
+                    for w in &sent.warnings {
+                        push_warning(body, w);
+                    }
+                }
             }
             if let Some(token) = claim_token {
                 let stored = StoredOutcome {
@@ -481,6 +522,50 @@ pub async fn run<O: Operation>(
     }
 }
 
+/// Sends the notice and records it as its own audit record (operation
+/// `notify`, same request id).
+async fn notice(
+    host: &Host<'_>,
+    graph: &GraphClient<'_>,
+    config: &crate::config::NotifyConfig,
+    n: &Notice,
+    draft: &Draft,
+    request_id: &RequestId,
+    audit_id: Option<&str>,
+) -> notify::Sent {
+    let time = crate::types::rfc3339(host.clock.now());
+    let cx = notify::Context {
+        time: &time,
+        ticket: draft.ticket.as_deref(),
+        audit_id,
+    };
+    let sent = notify::send(graph, config, n, &cx).await;
+    let entry = AuditEntry {
+        caller: draft.caller.clone(),
+        operation: "notify".into(),
+        user: Some(json!(n.user)),
+        ticket: draft.ticket.clone(),
+        reason: draft.reason.clone(),
+        outcome: if sent.notified.is_empty() {
+            Outcome::Failed
+        } else {
+            Outcome::Succeeded
+        },
+        status: if sent.notified.is_empty() { 502 } else { 202 },
+        code: None,
+        details: sent.details.clone(),
+        request_id: request_id.as_str().to_string(),
+        verification: None,
+    };
+    if audit::append(host.db, host.clock, host.entropy, entry).is_err() {
+        let mut sent = sent;
+        sent.warnings
+            .push("the notice's audit record could not be written".into());
+        return sent;
+    }
+    sent
+}
+
 /// A `user` that is neither a UPN nor an object id has its own contract
 /// code (API.md "Common rules").
 fn invalid_user(mut p: Problem) -> Problem {
@@ -503,7 +588,7 @@ async fn pipeline<O: Operation>(
     req: &Request,
     host: &Host<'_>,
     config: &Config,
-    request_id: &RequestId,
+    graph: &GraphClient<'_>,
     draft: &mut Draft,
     caller_seen: &mut Option<Caller>,
     claim_token: &mut Option<idempotency::ClaimToken>,
@@ -572,7 +657,7 @@ async fn pipeline<O: Operation>(
         host,
         config,
         caller: &caller,
-        graph: GraphClient::new(host, config, request_id, DEFAULT_BUDGET),
+        graph,
         operation: O::OPERATION,
     };
     O::act(&cx, input).await.map(Answer::Done)

@@ -120,7 +120,7 @@ async fn sweep(cx: &Context<'_>, user_id: &str, order: Vec<Method>) -> Sweep {
         let mut progress = false;
         let mut rest = pending.into_iter();
         for m in rest.by_ref() {
-            match methods::delete(&cx.graph, user_id, &m).await {
+            match methods::delete(cx.graph, user_id, &m).await {
                 None => {}
                 Some(Ok(res)) if res.is_success() || res.status == 404 => {
                     out.removed.push(m);
@@ -210,7 +210,7 @@ impl Operation for ResetMfa {
         let summary = target.summary();
         let graph_err = |e: GraphError| Refusal::graph(e).about(&summary);
         let (before, hardware_listed) =
-            methods::read_all(&cx.graph, target.id(), Some(listed), true)
+            methods::read_all(cx.graph, target.id(), Some(listed), true)
                 .await
                 .map_err(graph_err)?;
         let to_remove: Vec<Method> = before
@@ -219,7 +219,7 @@ impl Operation for ResetMfa {
             .cloned()
             .collect();
         let hint = if to_remove.len() > 1 {
-            methods::default_hint(&cx.graph, target.id()).await
+            methods::default_hint(cx.graph, target.id()).await
         } else {
             None
         };
@@ -265,6 +265,7 @@ impl Operation for ResetMfa {
                 body,
                 user: summary,
                 no_store: false,
+                notice: None,
             });
         }
 
@@ -276,7 +277,7 @@ impl Operation for ResetMfa {
 
         let mut revoke_failure = None;
         let sessions_revoked = if input.revoke_sessions && sweep.stopped.is_none() {
-            match methods::revoke_sessions(&cx.graph, target.id()).await {
+            match methods::revoke_sessions(cx.graph, target.id()).await {
                 Ok(()) => true,
                 Err(e) => {
                     revoke_failure = Some(e);
@@ -320,7 +321,7 @@ async fn finish(
         None
     } else {
         let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
-        methods::read_all(&cx.graph, target.id(), None, hardware)
+        methods::read_all(cx.graph, target.id(), None, hardware)
             .await
             .ok()
             .map(|(all, _)| all)
@@ -453,6 +454,15 @@ async fn finish(
     for (k, v) in lists.as_object().expect("object") {
         body[k] = v.clone();
     }
+    let notice = (!sweep.removed.is_empty() || sessions_revoked)
+        .then(|| {
+            target.notice(format!(
+                "{} multi-factor sign-in method(s) were removed, so the account must register again at its next sign-in{}.",
+                sweep.removed.len(),
+                if sessions_revoked { "; every signed-in session was ended" } else { "" }
+            ))
+        })
+        .flatten();
     Ok(Done {
         status: StatusCode::OK,
         replay_body: body.clone(),
@@ -460,6 +470,7 @@ async fn finish(
         user: summary,
         details,
         no_store: false,
+        notice,
     })
 }
 

@@ -1,0 +1,625 @@
+//! `GET /v1/diagnose` (API.md): the first call when a user says "I can't
+//! get in". Every independent read goes in one v1.0 `$batch`; beta's
+//! `signInPreferences` (JSON batching is per version) is sent alongside it,
+//! concurrently. A source that cannot be read is listed in `unavailable`
+//! and never fails the call; only the user themself is required. Reads
+//! only: nothing is written to Graph, and the audit record is a read.
+
+use std::collections::BTreeMap;
+
+use http::StatusCode;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::access;
+use super::issue_tap::lifetime_bounds;
+use crate::api::response::{self, Response};
+use crate::api::{ErrorCode, Problem, RequestId};
+use crate::audit::{self, AuditEntry, Outcome};
+use crate::config::Config;
+use crate::graph::client::DEFAULT_BUDGET;
+use crate::graph::methods::{self, Method, MethodType};
+use crate::graph::privileged::{self, ProtectionReason};
+use crate::graph::signins::{self, Aggregate};
+use crate::graph::users::{self, DirectoryUser};
+use crate::graph::{tap, BatchRequest, GraphClient, GraphError, GraphResponse, Version};
+use crate::ports::Host;
+use crate::service::Request;
+use crate::types::{Instant, Scope, UserRef};
+
+/// The sign-in error codes diagnose reads: every code the meanings table
+/// explains (the same table the failures report uses).
+fn codes() -> Vec<u32> {
+    signins::MEANINGS.iter().map(|(c, _)| *c).collect()
+}
+
+/// Codes that mean the MFA step itself failed or was demanded.
+const MFA_CODES: [u32; 5] = [500121, 50074, 50076, 50079, 50158];
+
+/// The checked query: `user` (required), `days` (1..=30, default 7).
+#[derive(Debug)]
+pub struct DiagnoseQuery {
+    pub user: UserRef,
+    pub days: u32,
+}
+
+impl DiagnoseQuery {
+    pub const NAMES: [&'static str; 2] = ["user", "days"];
+
+    pub fn parse(raw: &str) -> Result<DiagnoseQuery, Problem> {
+        let mut user = None;
+        let mut days = 7;
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+            if seen.contains(&name.to_string()) {
+                return Err(Problem::field(
+                    ErrorCode::InvalidRequest,
+                    &name,
+                    format!("`{name}` is given more than once"),
+                ));
+            }
+            seen.push(name.to_string());
+            match &*name {
+                "user" => {
+                    user = Some(UserRef::parse(&value).map_err(|e| {
+                        Problem::field(ErrorCode::InvalidUser, "user", format!("`user` {e}"))
+                    })?)
+                }
+                "days" => {
+                    days = value
+                        .parse::<u32>()
+                        .ok()
+                        .filter(|d| (1..=30).contains(d))
+                        .ok_or_else(|| {
+                            Problem::field(
+                                ErrorCode::InvalidRequest,
+                                "days",
+                                "`days` must be an integer from 1 to 30 (sign-in logs are kept 30 days)",
+                            )
+                        })?
+                }
+                other => {
+                    return Err(Problem::field(
+                        ErrorCode::UnknownField,
+                        other,
+                        format!("unknown query parameter `{other}`; expected user or days"),
+                    ))
+                }
+            }
+        }
+        let user = user.ok_or_else(|| {
+            Problem::field(
+                ErrorCode::InvalidRequest,
+                "user",
+                "`user` is required: a userPrincipalName or object id",
+            )
+        })?;
+        Ok(DiagnoseQuery { user, days })
+    }
+}
+
+/// A source that could not be read, and why (stable reason codes).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Unavailable {
+    pub source: &'static str,
+    pub reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub graph_error_code: Option<String>,
+}
+
+/// Why Graph would not give a source.
+fn reason(
+    source: &'static str,
+    beta: bool,
+    res: Result<&GraphResponse, &GraphError>,
+) -> Unavailable {
+    let (reason, code) = match res {
+        Ok(r) => {
+            let code = r.error_code().map(str::to_string);
+            let reason = match (r.status, code.as_deref()) {
+                (403, Some("Authentication_RequestFromNonPremiumTenantOrB2CTenant")) => {
+                    "premium_license_required"
+                }
+                (429 | 503 | 504, _) => "throttled",
+                (400..=499, _) if beta => "beta_refused",
+                (401 | 403, _) => "permission_missing",
+                (404, _) => "not_found",
+                _ => "graph_error",
+            };
+            (reason, code)
+        }
+        Err(GraphError::Throttled { .. }) => ("throttled", None),
+        Err(GraphError::Unreachable(_)) => ("graph_unavailable", None),
+        Err(_) => ("graph_error", None),
+    };
+    Unavailable {
+        source,
+        reason,
+        graph_error_code: code,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Blocker,
+    Warning,
+    Info,
+}
+
+/// One finding: a stable code, how much it matters, what it means, and the
+/// request to send next where one fits.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub code: &'static str,
+    pub severity: Severity,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggested_action: Option<Value>,
+}
+
+fn finding(code: &'static str, severity: Severity, message: String) -> Finding {
+    Finding {
+        code,
+        severity,
+        message,
+        suggested_action: None,
+    }
+}
+
+/// Everything read, each source either present or unavailable.
+pub struct Evidence {
+    pub user: DirectoryUser,
+    pub protection: Option<Vec<ProtectionReason>>,
+    pub methods: Option<Vec<Method>>,
+    pub default_hint: Option<String>,
+    pub registration: Option<Value>,
+    pub policy: Option<tap::TapPolicy>,
+    pub in_scope: Option<bool>,
+    pub existing: Option<Vec<tap::ExistingPass>>,
+    pub failures: Option<(Aggregate, bool)>,
+}
+
+/// The verdict from the evidence, blockers first.
+pub fn findings(
+    e: &Evidence,
+    unavailable: &[Unavailable],
+    config: &Config,
+    since: &str,
+) -> Vec<Finding> {
+    let upn = &e.user.summary.user_principal_name;
+    let action = |operation: &str, body: Value| json!({ "operation": operation, "body": body });
+    let tap_body = json!({ "user": upn, "ticket": "<ticket>", "reason": "<why>" });
+    let mut out = Vec::new();
+
+    if !e.user.account_enabled {
+        out.push(finding(
+            "account_disabled",
+            Severity::Blocker,
+            "the account is disabled: no MFA action helps until it is re-enabled in Entra ID"
+                .into(),
+        ));
+    }
+    let tap_possible = e.policy.as_ref().is_some_and(|p| p.enabled()) && e.in_scope == Some(true);
+    if let Some(methods) = &e.methods {
+        let usable = methods.iter().any(|m| {
+            !m.is(MethodType::Password)
+                && !m.is(MethodType::Email)
+                && !m.is(MethodType::TemporaryAccessPass)
+        });
+        if !usable && e.user.account_enabled {
+            let mut f = finding(
+                "no_usable_method",
+                Severity::Blocker,
+                "the user has no MFA method (nothing but a password or email): issue a Temporary Access Pass so they can register one".into(),
+            );
+            if tap_possible {
+                f.suggested_action = Some(action("POST /v1/tap", tap_body.clone()));
+            } else {
+                f.suggested_action = Some(action(
+                    "POST /v1/phone",
+                    json!({ "user": upn, "phoneNumber": "<a number from the directory or HR record>", "ticket": "<ticket>" }),
+                ));
+            }
+            out.push(f);
+        }
+    }
+    if let Some((agg, _)) = &e.failures {
+        let by_code = by_code(agg);
+        let count = |codes: &[u32]| -> u64 {
+            codes
+                .iter()
+                .filter_map(|c| by_code.get(c))
+                .map(|(n, _)| *n)
+                .sum()
+        };
+        let mfa = count(&MFA_CODES);
+        if mfa > 0 {
+            let mut f = finding(
+                "repeated_mfa_failures",
+                Severity::Warning,
+                format!("{mfa} MFA failure(s) since {since} (500121 and related): the user has the password but cannot finish MFA, typically a lost or replaced phone"),
+            );
+            if tap_possible && e.user.account_enabled {
+                let mut body = tap_body.clone();
+                if e.existing.as_ref().is_some_and(|x| !x.is_empty()) {
+                    body["replaceExisting"] = json!(true);
+                }
+                f.suggested_action = Some(action("POST /v1/tap", body));
+            }
+            out.push(f);
+        }
+        let ca = count(&[53003]);
+        if ca > 0 {
+            out.push(finding(
+                "blocked_by_conditional_access",
+                Severity::Warning,
+                format!("{ca} sign-in(s) blocked by Conditional Access (53003): not an MFA problem; check which policy applied in the sign-in log"),
+            ));
+        }
+        let locked = count(&[50053]);
+        if locked > 0 {
+            out.push(finding(
+                "account_locked",
+                Severity::Warning,
+                format!("{locked} sign-in(s) refused by smart lockout (50053): wait for the lockout to end or reset the password; MFA changes do not unlock it"),
+            ));
+        }
+    }
+    match &e.policy {
+        Some(p) if !p.enabled() => out.push(finding(
+            "tap_policy_disabled",
+            Severity::Info,
+            "the tenant's Temporary Access Pass policy is disabled: POST /v1/tap will be refused".into(),
+        )),
+        Some(_) if e.in_scope == Some(false) => out.push(finding(
+            "user_not_in_tap_policy_scope",
+            Severity::Info,
+            "the user is outside the Temporary Access Pass policy's targets: POST /v1/tap will be refused".into(),
+        )),
+        _ => {}
+    }
+    if let Some(passes) = &e.existing {
+        for p in passes {
+            let expires = p
+                .start_date_time
+                .as_deref()
+                .and_then(|s| Instant::parse(s).ok())
+                .zip(p.lifetime_in_minutes)
+                .map(|(s, m)| s.plus_minutes(m).to_rfc3339());
+            out.push(finding(
+                "existing_tap",
+                Severity::Info,
+                format!(
+                    "the user already has a Temporary Access Pass{}{}: a new one needs replaceExisting: true",
+                    expires.map(|x| format!(" expiring {x}")).unwrap_or_default(),
+                    if p.is_usable == Some(false) { " (not usable now)" } else { "" }
+                ),
+            ));
+        }
+    }
+    if let Some(reasons) = e.protection.as_ref().filter(|r| !r.is_empty()) {
+        let why: Vec<String> = reasons
+            .iter()
+            .map(|r| format!("{} ({})", r.code, r.name))
+            .collect();
+        out.push(finding(
+            "protected_user",
+            Severity::Warning,
+            format!(
+                "the user is protected ({}): a change needs a caller with the privileged scope{}",
+                why.join(", "),
+                if config.require_verification != crate::config::VerificationRequirement::None {
+                    " and verification evidence"
+                } else {
+                    ""
+                }
+            ),
+        ));
+    }
+    if e.user.is_guest() {
+        out.push(finding(
+            "guest_user",
+            Severity::Warning,
+            "the user is a guest: their home tenant may enforce its own MFA, which this tenant cannot reset".into(),
+        ));
+    }
+    if let Some(u) = unavailable.iter().find(|u| u.source == "signIns") {
+        out.push(finding(
+            "sign_in_logs_unavailable",
+            Severity::Info,
+            format!(
+                "the sign-in log could not be read ({}): failures, Conditional Access blocks and lockouts were not checked",
+                u.reason
+            ),
+        ));
+    }
+    // Stable: blockers first, then warnings, then info, each in the order above.
+    out.sort_by_key(|f| f.severity);
+    out
+}
+
+/// Failures per sign-in error code: count and last time.
+fn by_code(agg: &Aggregate) -> BTreeMap<u32, (u64, String)> {
+    let mut out: BTreeMap<u32, (u64, String)> = BTreeMap::new();
+    for u in agg.iter() {
+        for (code, n) in &u.error_codes {
+            if let Ok(c) = code.parse::<u32>() {
+                let e = out.entry(c).or_default();
+                e.0 += n;
+                if u.last_failure_date_time > e.1 {
+                    e.1 = u.last_failure_date_time.clone();
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reads every source: one v1.0 `$batch`, the beta default-method read
+/// beside it, the role holders (cached), and sign-in pages past the first.
+async fn read(
+    graph: &GraphClient<'_>,
+    host: &Host<'_>,
+    config: &Config,
+    user: &UserRef,
+    since: Instant,
+    now: Instant,
+) -> Result<(Evidence, Vec<Unavailable>), Problem> {
+    let unix = crate::types::unix_secs(host.clock.now());
+    // The role holders are cached for minutes; when they are not, their
+    // reads join the same `$batch`.
+    let cached_holders = privileged::cached(host, unix).ok().flatten();
+    let mut requests = vec![
+        users::get_user(user),
+        users::get_memberships(user),
+        methods::list_request(user),
+        signins::registration_request(user),
+        tap::policy_request(),
+        tap::existing_request(user),
+        BatchRequest::get(
+            "signins",
+            signins::first_page_path(since, now, &codes(), Some(user)),
+        ),
+    ];
+    if cached_holders.is_none() {
+        requests.extend(privileged::requests());
+    }
+    let prefs_path = format!(
+        "/users{}/authentication/signInPreferences",
+        user.graph_segment()
+    );
+    // One token for both, so two concurrent first requests do not fetch two.
+    graph.prepare().await.map_err(|e| e.to_problem())?;
+    let (answers, prefs) = futures_util::future::join(
+        graph.batch_partial(&requests),
+        graph.send(Version::Beta, "GET", &prefs_path, None),
+    )
+    .await;
+    let mut answers = answers.map_err(|e| e.to_problem())?;
+    let role_answers = answers.split_off(7.min(answers.len()));
+    let [user_res, memberships, methods_res, registration, policy, existing, first_signins]: [GraphResponse; 7] = answers
+        .try_into()
+        .map_err(|_| GraphError::Malformed("short $batch".into()).to_problem())?;
+
+    let user = users::parse_user(user_res)
+        .map_err(|e| e.to_problem())?
+        .ok_or_else(|| {
+            Problem::new(
+                ErrorCode::UserNotFound,
+                format!("no user {user} in the tenant"),
+            )
+        })?;
+    let mut unavailable = Vec::new();
+    let mut take = |source: &'static str, beta: bool, res: &GraphResponse| -> bool {
+        if res.is_success() {
+            return true;
+        }
+        unavailable.push(reason(source, beta, Ok(res)));
+        false
+    };
+
+    let memberships = take("memberships", false, &memberships)
+        .then(|| users::parse_memberships(memberships).ok())
+        .flatten();
+    let methods = take("methods", false, &methods_res)
+        .then(|| methods::parse_list(methods_res, None).ok())
+        .flatten();
+    let registration = take("registration", false, &registration)
+        .then(|| registration.body["value"].get(0).cloned())
+        .flatten()
+        .map(|r| {
+            json!({
+                "isMfaRegistered": r.get("isMfaRegistered"),
+                "isMfaCapable": r.get("isMfaCapable"),
+                "methodsRegistered": r.get("methodsRegistered"),
+            })
+        });
+    let policy_ok = take("tapPolicy", false, &policy);
+    let policy = policy_ok.then(|| tap::parse_policy(policy).ok()).flatten();
+    let existing = take("temporaryAccessPass", false, &existing)
+        .then(|| tap::parse_existing(existing).ok())
+        .flatten();
+    let first_ok = take("signIns", false, &first_signins);
+    let default_hint = match &prefs {
+        Ok(r) if r.is_success() => r
+            .body
+            .get("userPreferredMethodForSecondaryAuthentication")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        other => {
+            unavailable.push(reason("signInPreferences", true, other.as_ref()));
+            None
+        }
+    };
+    let failures = if first_ok {
+        let mut agg = Aggregate::default();
+        match signins::fold_pages(graph, &first_signins.body, &mut agg).await {
+            Ok((_, truncated)) => Some((agg, truncated)),
+            Err(e) => {
+                unavailable.push(reason("signIns", false, Err(&e)));
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let in_scope = match (&policy, &memberships) {
+        (Some(p), Some(m)) => {
+            let ids: Vec<&str> = m.iter().map(|(id, _)| id.as_str()).collect();
+            Some(p.covers(&user.summary.id, &ids))
+        }
+        _ => None,
+    };
+    let holders = match cached_holders {
+        Some(h) => Ok(h),
+        None => match role_answers.iter().find(|r| !r.is_success()) {
+            Some(refused) => Err(reason("protection", false, Ok(refused))),
+            None => privileged::from_answers(graph, host, unix, role_answers)
+                .await
+                .map_err(|e| reason("protection", false, Err(&e))),
+        },
+    };
+    let protection = match &memberships {
+        Some(m) => match holders {
+            Ok(holders) => Some(privileged::reasons(&user, m, &holders, config)),
+            Err(u) => {
+                unavailable.push(u);
+                None
+            }
+        },
+        None => {
+            unavailable.push(Unavailable {
+                source: "protection",
+                reason: "memberships_unavailable",
+                graph_error_code: None,
+            });
+            None
+        }
+    };
+    Ok((
+        Evidence {
+            user,
+            protection,
+            methods,
+            default_hint,
+            registration,
+            policy,
+            in_scope,
+            existing,
+            failures,
+        },
+        unavailable,
+    ))
+}
+
+/// The answer's body (API.md's shape).
+fn answer(
+    e: &Evidence,
+    unavailable: &[Unavailable],
+    findings: &[Finding],
+    since: &str,
+    config: &Config,
+) -> Value {
+    let mut default_seen = false;
+    let methods = e.methods.as_ref().map(|ms| {
+        ms.iter()
+            .map(|m| {
+                let is_default = !default_seen
+                    && e.default_hint.as_deref().is_some_and(|h| methods::may_be_default(h, m));
+                default_seen |= is_default;
+                json!({ "id": m.id, "type": m.type_name, "displayName": m.display_name, "isDefault": is_default })
+            })
+            .collect::<Vec<_>>()
+    });
+    let recent = e.failures.as_ref().map(|(agg, truncated)| {
+        let by = by_code(agg);
+        json!({
+            "since": since,
+            "total": by.values().map(|(n, _)| n).sum::<u64>(),
+            "lastFailureDateTime": by.values().map(|(_, t)| t.clone()).max(),
+            "byErrorCode": by
+                .iter()
+                .map(|(c, (n, _))| (c.to_string(), json!({ "count": n, "meaning": signins::meaning(*c) })))
+                .collect::<serde_json::Map<_, _>>(),
+            "truncated": truncated,
+        })
+    });
+    let existing = e.existing.as_ref().and_then(|x| x.first()).map(|p| {
+        let expires = p
+            .start_date_time
+            .as_deref()
+            .and_then(|s| Instant::parse(s).ok())
+            .zip(p.lifetime_in_minutes)
+            .map(|(s, m)| s.plus_minutes(m).to_rfc3339());
+        json!({
+            "id": p.id,
+            "startDateTime": p.start_date_time,
+            "expiresDateTime": expires,
+            "lifetimeInMinutes": p.lifetime_in_minutes,
+            "isUsable": p.is_usable,
+            "methodUsabilityReason": p.method_usability_reason,
+        })
+    });
+    json!({
+        "user": e.user.summary,
+        "accountEnabled": e.user.account_enabled,
+        "userType": e.user.user_type,
+        "protected": e.protection.as_ref().map(|r| json!({ "isProtected": !r.is_empty(), "reasons": r })),
+        "methods": methods,
+        "registration": e.registration,
+        "temporaryAccessPass": {
+            "policyState": e.policy.as_ref().map(|p| p.state.clone()),
+            "userInScope": e.in_scope,
+            "lifetimeBounds": e.policy.as_ref().map(|p| {
+                let (min, max) = lifetime_bounds(p, config.tap_max_lifetime_minutes);
+                json!({ "minimum": min, "maximum": max })
+            }),
+            "existing": existing,
+        },
+        "recentFailures": recent,
+        "findings": findings,
+        "unavailable": unavailable,
+    })
+}
+
+pub async fn serve(
+    req: &Request,
+    host: &Host<'_>,
+    request_id: &RequestId,
+) -> Result<Response, Problem> {
+    let (config, caller) = access::admit_read(host, req, Scope::Diagnose)?;
+    let q = DiagnoseQuery::parse(req.uri().query().unwrap_or(""))?;
+    let now = Instant::from_system(host.clock.now());
+    let since = now.minus_seconds(i64::from(q.days) * 86_400);
+    let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
+    let (evidence, unavailable) = read(&graph, host, &config, &q.user, since, now).await?;
+    let since = since.to_rfc3339();
+    let found = findings(&evidence, &unavailable, &config, &since);
+    let body = answer(&evidence, &unavailable, &found, &since, &config);
+    // Who looked at whom: a read record, not a mutation.
+    let _ = audit::append(
+        host.db,
+        host.clock,
+        host.entropy,
+        AuditEntry {
+            caller: caller.id.clone(),
+            operation: "diagnose".into(),
+            user: Some(json!(evidence.user.summary)),
+            ticket: None,
+            reason: None,
+            outcome: Outcome::Succeeded,
+            status: 200,
+            code: None,
+            details: json!({
+                "findings": found.iter().map(|f| f.code).collect::<Vec<_>>(),
+                "unavailable": unavailable,
+            }),
+            request_id: request_id.as_str().to_string(),
+            verification: None,
+        },
+    );
+    Ok(response::json(StatusCode::OK, &body))
+}
