@@ -3,6 +3,7 @@
 
 mod audit;
 mod common;
+mod diagnose;
 mod failures;
 mod faults;
 mod manifest;
@@ -14,6 +15,7 @@ mod reset;
 mod scale;
 mod secrets;
 mod tap;
+mod verification;
 
 use mfa_tests::{demo_fixture, demo_variables, Sim, Spin, SpinOptions};
 

@@ -85,7 +85,7 @@ fn a_pass_is_announced_to_every_kind_after_the_change_and_without_the_pass() {
     // The manager was read in the first $batch; the mails went after the
     // pass was created, in one more $batch.
     let log = sim.requests();
-    let at = |pred: &dyn Fn(&Value) -> bool| log.iter().position(|r| pred(r)).unwrap();
+    let at = |pred: &dyn Fn(&Value) -> bool| log.iter().position(pred).unwrap();
     let manager = at(&|r| r["path"].as_str().unwrap_or("").ends_with("/manager"));
     let create = at(&|r| {
         r["method"] == "POST"

@@ -15,6 +15,7 @@ use crate::audit::AuditQuery;
 use crate::auth::authenticate;
 use crate::config::Config;
 use crate::ops::add_phone::PhoneInput;
+use crate::ops::diagnose::DiagnoseQuery;
 use crate::ops::failures::FailuresQuery;
 use crate::ops::issue_tap::TapInput;
 use crate::ops::reset::ResetInput;
@@ -132,5 +133,19 @@ proptest! {
         if let Err(e) = AuditQuery::from_query(&raw) {
             prop_assert!(four_xx(e.code()), "{raw}: {e}");
         }
+        match DiagnoseQuery::parse(&raw) {
+            Err(p) => {
+                prop_assert!(four_xx(p.code));
+                prop_assert!(p.extensions.contains_key("field"), "{raw}: {}", p.detail);
+            }
+            // What is accepted is what the reads trust.
+            Ok(q) => prop_assert!((1..=30).contains(&q.days)),
+        }
+    }
+
+    #[test]
+    fn diagnose_queries_with_a_user_and_days_parse(user in "[a-z]{1,12}@[a-z]{1,8}\\.com", days in 1u32..=30) {
+        let q = DiagnoseQuery::parse(&format!("user={user}&days={days}")).unwrap();
+        prop_assert_eq!((q.user.as_str(), q.days), (user.as_str(), days));
     }
 }

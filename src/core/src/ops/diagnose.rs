@@ -623,3 +623,86 @@ pub async fn serve(
     );
     Ok(response::json(StatusCode::OK, &body))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::users::UserSummary;
+
+    fn res(status: u16, code: &str) -> GraphResponse {
+        GraphResponse {
+            status,
+            body: json!({ "error": { "code": code } }),
+            request_id: None,
+        }
+    }
+
+    #[test]
+    fn each_refusal_has_its_reason() {
+        let r = |status, code, beta| reason("x", beta, Ok(&res(status, code))).reason;
+        assert_eq!(
+            r(
+                403,
+                "Authentication_RequestFromNonPremiumTenantOrB2CTenant",
+                false
+            ),
+            "premium_license_required"
+        );
+        assert_eq!(
+            r(403, "Authorization_RequestDenied", false),
+            "permission_missing"
+        );
+        assert_eq!(r(403, "accessDenied", true), "beta_refused");
+        assert_eq!(r(429, "TooManyRequests", false), "throttled");
+        assert_eq!(r(429, "TooManyRequests", true), "throttled");
+        assert_eq!(r(404, "Request_ResourceNotFound", false), "not_found");
+        assert_eq!(r(500, "InternalServerError", false), "graph_error");
+        let e = GraphError::Unreachable(crate::ports::TransportError::Timeout);
+        assert_eq!(reason("x", false, Err(&e)).reason, "graph_unavailable");
+    }
+
+    fn evidence(enabled: bool, methods: Vec<Method>) -> Evidence {
+        Evidence {
+            user: DirectoryUser {
+                summary: UserSummary {
+                    id: "u1".into(),
+                    user_principal_name: "u@contoso.com".into(),
+                    display_name: None,
+                },
+                account_enabled: enabled,
+                user_type: "Member".into(),
+                mail: None,
+                other_mails: vec![],
+            },
+            protection: Some(vec![]),
+            methods: Some(methods),
+            default_hint: None,
+            registration: None,
+            policy: None,
+            in_scope: None,
+            existing: Some(vec![]),
+            failures: None,
+        }
+    }
+
+    #[test]
+    fn a_disabled_account_is_the_one_blocker_and_unread_sources_are_not_guessed() {
+        let config = Config::load(&crate::testing::World::configured().vars).unwrap();
+        let f = findings(&evidence(false, vec![]), &[], &config, "since");
+        assert_eq!(
+            f.iter().map(|f| f.code).collect::<Vec<_>>(),
+            ["account_disabled"]
+        );
+
+        // Methods unread: no claim that there are none.
+        let mut e = evidence(true, vec![]);
+        e.methods = None;
+        assert!(findings(&e, &[], &config, "since").is_empty());
+        let f = findings(&evidence(true, vec![]), &[], &config, "since");
+        assert_eq!(f[0].code, "no_usable_method");
+        assert_eq!(
+            f[0].suggested_action.as_ref().unwrap()["operation"],
+            "POST /v1/phone"
+        );
+    }
+}
