@@ -149,11 +149,14 @@ fn a_user_with_only_a_password_gets_a_blocker_and_the_request_that_fixes_it() {
     );
 }
 
+/// A change to the demo fixture before a case.
+type Edit = Box<dyn Fn(&mut Value)>;
+
 #[test]
 fn each_finding_comes_from_a_user_built_to_trigger_it() {
     let (sim, app) = stack(&[]);
     let quiet = |f: &mut Value| f["signIns"] = json!({ "events": [] });
-    let cases: Vec<(&str, Box<dyn Fn(&mut Value)>, &str, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str, &str)> = vec![
         (
             "dave@contoso.com",
             Box::new(quiet),
