@@ -114,6 +114,7 @@ fn a_pass_is_announced_to_every_kind_after_the_change_and_without_the_pass() {
         rows[1]
     );
     assert!(!rows.iter().any(|r| r.contains(pass)));
+    assert!(!app.logs().contains(pass), "the pass in a log line");
 }
 
 #[test]
