@@ -191,7 +191,11 @@ pub fn findings(
 ) -> Vec<Finding> {
     let upn = &e.user.summary.user_principal_name;
     let action = |operation: &str, body: Value| json!({ "operation": operation, "body": body });
-    let tap_body = json!({ "user": upn, "ticket": "<ticket>", "reason": "<why>" });
+    let mut tap_body = json!({ "user": upn, "ticket": "<ticket>", "reason": "<why>" });
+    // A new pass replaces the one the user has (only one is allowed).
+    if e.existing.as_ref().is_some_and(|x| !x.is_empty()) {
+        tap_body["replaceExisting"] = json!(true);
+    }
     let mut out = Vec::new();
 
     if !e.user.account_enabled {
@@ -243,11 +247,7 @@ pub fn findings(
                 format!("{mfa} MFA failure(s) since {since} (500121 and related): the user has the password but cannot finish MFA, typically a lost or replaced phone"),
             );
             if tap_possible && e.user.account_enabled {
-                let mut body = tap_body.clone();
-                if e.existing.as_ref().is_some_and(|x| !x.is_empty()) {
-                    body["replaceExisting"] = json!(true);
-                }
-                f.suggested_action = Some(action("POST /v1/tap", body));
+                f.suggested_action = Some(action("POST /v1/tap", tap_body.clone()));
             }
             out.push(f);
         }
