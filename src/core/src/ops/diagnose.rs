@@ -251,21 +251,15 @@ pub fn findings(
             }
             out.push(f);
         }
-        let ca = count(&[53003]);
-        if ca > 0 {
-            out.push(finding(
-                "blocked_by_conditional_access",
-                Severity::Warning,
-                format!("{ca} sign-in(s) blocked by Conditional Access (53003): not an MFA problem; check which policy applied in the sign-in log"),
-            ));
-        }
-        let locked = count(&[50053]);
-        if locked > 0 {
-            out.push(finding(
-                "account_locked",
-                Severity::Warning,
-                format!("{locked} sign-in(s) refused by smart lockout (50053): wait for the lockout to end or reset the password; MFA changes do not unlock it"),
-            ));
+        // Not MFA problems: no MFA change helps.
+        for (code, finding_code, what) in [
+            (53003, "blocked_by_conditional_access", "blocked by Conditional Access (53003): not an MFA problem; check which policy applied in the sign-in log"),
+            (50053, "account_locked", "refused by smart lockout (50053): wait for the lockout to end or reset the password; MFA changes do not unlock it"),
+        ] {
+            let n = count(&[code]);
+            if n > 0 {
+                out.push(finding(finding_code, Severity::Warning, format!("{n} sign-in(s) {what}")));
+            }
         }
     }
     match &e.policy {
@@ -283,18 +277,12 @@ pub fn findings(
     }
     if let Some(passes) = &e.existing {
         for p in passes {
-            let expires = p
-                .start_date_time
-                .as_deref()
-                .and_then(|s| Instant::parse(s).ok())
-                .zip(p.lifetime_in_minutes)
-                .map(|(s, m)| s.plus_minutes(m).to_rfc3339());
             out.push(finding(
                 "existing_tap",
                 Severity::Info,
                 format!(
                     "the user already has a Temporary Access Pass{}{}: a new one needs replaceExisting: true",
-                    expires.map(|x| format!(" expiring {x}")).unwrap_or_default(),
+                    expires(p).map(|x| format!(" expiring {x}")).unwrap_or_default(),
                     if p.is_usable == Some(false) { " (not usable now)" } else { "" }
                 ),
             ));
@@ -339,6 +327,15 @@ pub fn findings(
     // Stable: blockers first, then warnings, then info, each in the order above.
     out.sort_by_key(|f| f.severity);
     out
+}
+
+/// When a pass ends, if Graph said when it starts and for how long.
+fn expires(p: &tap::ExistingPass) -> Option<String> {
+    p.start_date_time
+        .as_deref()
+        .and_then(|s| Instant::parse(s).ok())
+        .zip(p.lifetime_in_minutes)
+        .map(|(s, m)| s.plus_minutes(m).to_rfc3339())
 }
 
 /// Failures per sign-in error code: count and last time.
@@ -548,16 +545,10 @@ fn answer(
         })
     });
     let existing = e.existing.as_ref().and_then(|x| x.first()).map(|p| {
-        let expires = p
-            .start_date_time
-            .as_deref()
-            .and_then(|s| Instant::parse(s).ok())
-            .zip(p.lifetime_in_minutes)
-            .map(|(s, m)| s.plus_minutes(m).to_rfc3339());
         json!({
             "id": p.id,
             "startDateTime": p.start_date_time,
-            "expiresDateTime": expires,
+            "expiresDateTime": expires(p),
             "lifetimeInMinutes": p.lifetime_in_minutes,
             "isUsable": p.is_usable,
             "methodUsabilityReason": p.method_usability_reason,
