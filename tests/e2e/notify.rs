@@ -273,10 +273,18 @@ fn resets_and_phones_are_announced_but_dry_runs_and_no_ops_are_not() {
         "{}",
         text(&sent[0])
     );
+    // What the mail announces is what the tenant holds.
+    let alice: Vec<Value> = common::methods_of(&sim, "2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80");
+    assert_eq!(alice.len(), 1, "only the password is left: {alice:#?}");
 
     let phone = json!({ "user": "bob@contoso.com", "ticket": "INC-N7", "phoneNumber": "+1 (206) 555-0100" });
     let r = common::post(&app, "/v1/phone", key, &phone, &[]);
     assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        common::methods_of(&sim, "48b85567-7c29-53ed-b888-e7aef7ddc561")
+            .iter()
+            .any(|m| m["phoneNumber"] == "+1 2065550100")
+    );
     let sent = mails(&sim);
     assert_eq!(sent.len(), 6);
     let t = text(&sent[5]);
