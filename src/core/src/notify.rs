@@ -117,6 +117,13 @@ pub async fn send(
                     if (200..300).contains(&res.status) {
                         notified.push(kind.as_str());
                         told.push(json!({ "kind": kind, "to": addresses }));
+                    } else if matches!(res.status, 503 | 504) {
+                        let why = format!(
+                            "sendMail answered HTTP {} with no clear outcome: the mail may or may not have gone out (not retried, so it is never sent twice)",
+                            res.status
+                        );
+                        warnings.push(format!("the {} may not have been notified: {why}", kind.as_str()));
+                        not_told.push(json!({ "kind": kind, "reason": why, "ambiguous": true }));
                     } else {
                         let code = res.error_code().unwrap_or_default();
                         warnings.push(format!(

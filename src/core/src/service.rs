@@ -168,8 +168,8 @@ fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> 
     Box::pin(async { Ok(ops::meta::healthz()) })
 }
 
-fn readyz<'a>(_: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
-    Box::pin(ops::meta::readyz(host))
+fn readyz<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::meta::readyz(req, host))
 }
 
 fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
@@ -290,12 +290,18 @@ mod tests {
     use serde_json::Value;
 
     fn get(world: &World, method: Method, path: &str) -> Outcome {
-        let req = http::Request::builder()
+        get_as(world, method, path, None)
+    }
+
+    fn get_as(world: &World, method: Method, path: &str, key: Option<&str>) -> Outcome {
+        let mut req = http::Request::builder()
             .method(method)
             .uri(path)
-            .header("x-request-id", "test-1")
-            .body(Body::Complete(Vec::new()))
-            .unwrap();
+            .header("x-request-id", "test-1");
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        let req = req.body(Body::Complete(Vec::new())).unwrap();
         block_on(handle(Component::META, req, &world.host()))
     }
 
@@ -347,14 +353,24 @@ mod tests {
         assert!(!body.contains("TOPSECRET"));
     }
 
+    /// `password`'s SHA-256, the configured caller's key, now auditing.
+    fn auditor() -> World {
+        let mut w = configured();
+        w.vars.insert(
+            "callers".into(),
+            r#"[{"id":"a","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["audit:read"]}]"#.into(),
+        );
+        w
+    }
+
     #[test]
     fn readyz_creates_state_once_and_then_reads_it_back() {
-        let w = configured();
+        let w = auditor();
         w.transport.push(
             200,
             r#"{"token_type":"Bearer","expires_in":3599,"access_token":"t"}"#,
         );
-        let first = get(&w, Method::GET, "/readyz");
+        let first = get_as(&w, Method::GET, "/readyz", Some("password"));
         assert_eq!(
             first.response.status(),
             200,
@@ -362,13 +378,64 @@ mod tests {
             String::from_utf8_lossy(first.response.body())
         );
         let a: Value = serde_json::from_slice(first.response.body()).unwrap();
-        let b: Value =
-            serde_json::from_slice(get(&w, Method::GET, "/readyz").response.body()).unwrap();
+        let b: Value = serde_json::from_slice(
+            get_as(&w, Method::GET, "/readyz", Some("password"))
+                .response
+                .body(),
+        )
+        .unwrap();
         assert_eq!(a["installation"], b["installation"]);
         assert_eq!(a["schema"]["version"], 1);
         assert_eq!(a["schema"], b["schema"]);
         assert_eq!(a["graph"]["cached"], false);
         assert_eq!(b["graph"]["cached"], true);
         assert_eq!(w.transport.sent().len(), 1);
+        // An opaque token says nothing about its permissions.
+        assert_eq!(a["permissions"]["granted"], Value::Null);
+        assert_eq!(a["permissions"]["operations"]["tap"], "unknown");
+        assert_eq!(a["licences"], serde_json::json!({ "p1": null, "p2": null }));
+
+        // Anonymous probes get the status alone; a wrong key is refused.
+        let anon: Value =
+            serde_json::from_slice(get(&w, Method::GET, "/readyz").response.body()).unwrap();
+        assert_eq!(anon, serde_json::json!({ "status": "ready" }));
+        let wrong = get_as(&w, Method::GET, "/readyz", Some("guess"));
+        assert_eq!(wrong.response.status(), 401);
+    }
+
+    #[test]
+    fn readyz_compares_the_tokens_roles_with_each_operations_needs() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = format!(
+            "{}.{}.sig",
+            enc(r#"{"alg":"RS256"}"#),
+            enc(r#"{"roles":["User.Read.All","AuditLog.Read.All","UserAuthMethod-Phone.ReadWrite.All","RoleManagement.Read.Directory","GroupMember.Read.All"]}"#)
+        );
+        let w = auditor();
+        w.transport.push(
+            200,
+            &format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{jwt}"}}"#),
+        );
+        let v: Value = serde_json::from_slice(
+            get_as(&w, Method::GET, "/readyz", Some("password"))
+                .response
+                .body(),
+        )
+        .unwrap();
+        let ops = &v["permissions"]["operations"];
+        assert_eq!(ops["failures"], "ok");
+        assert_eq!(
+            ops["phone"]["missing"],
+            serde_json::json!([
+                "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+                "PrivilegedAssignmentSchedule.Read.AzureADGroup"
+            ])
+        );
+        assert_eq!(
+            ops["notify"]["missing"],
+            serde_json::json!(["Mail.Send"])
+        );
+        assert_eq!(v["permissions"]["granted"][1], "AuditLog.Read.All");
     }
 }

@@ -72,6 +72,8 @@ error_codes! {
     GraphError => ("graph_error", BAD_GATEWAY, "Microsoft Graph refused or failed the request"),
     GraphUnavailable => ("graph_unavailable", BAD_GATEWAY, "Microsoft Graph could not be reached"),
     GraphAuthFailed => ("graph_auth_failed", BAD_GATEWAY, "The tenant refused this app's credentials"),
+    PermissionMissing => ("permission_missing", INTERNAL_SERVER_ERROR, "The app registration lacks a Graph permission this operation needs"),
+    ProtectionUnverified => ("protection_unverified", BAD_GATEWAY, "Whether the user is protected could not be established"),
     Misconfigured => ("misconfigured", INTERNAL_SERVER_ERROR, "The deployment is misconfigured"),
     StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, "The service's state store is unavailable"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal error"),

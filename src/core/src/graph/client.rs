@@ -10,8 +10,9 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::token;
+use super::permissions::Permission;
 use super::GraphError;
+use super::{licences, token};
 use crate::api::RequestId;
 use crate::config::Config;
 use crate::ports::{Host, TransportError};
@@ -23,6 +24,9 @@ pub const DEFAULT_BUDGET: Duration = Duration::from_secs(20);
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 /// Graph's `$batch` limit (FACTS §9).
 pub const MAX_BATCH: usize = 20;
+/// Pages a collection may span before a read that must be whole gives up
+/// (at 100 items a page, the smallest Graph serves, 10,000 items).
+pub const MAX_PAGES: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Version {
@@ -62,6 +66,18 @@ impl GraphResponse {
     /// returned to callers.
     pub fn error_message(&self) -> Option<&str> {
         self.body.pointer("/error/message").and_then(Value::as_str)
+    }
+
+    /// [`GraphResponse::into_result`] for a read that needs `permission`: a
+    /// 403 names it (a licence refusal keeps its own code).
+    pub fn into_read(self, permission: &Permission) -> Result<GraphResponse, GraphError> {
+        if self.status == 403 && self.error_code() != Some(licences::P1_REQUIRED) {
+            return Err(GraphError::PermissionMissing {
+                permission: permission.least,
+                request_id: self.request_id,
+            });
+        }
+        self.into_result()
     }
 
     /// Turns a non-2xx answer into an error carrying code and request id.
@@ -107,6 +123,10 @@ pub struct BatchRequest {
     /// Relative to the version: `/users/…`.
     pub url: String,
     pub body: Option<Value>,
+    /// Whether sending it twice does no harm. A 503/504 inside a batch is
+    /// retried only for these: a write that is not idempotent (`sendMail`)
+    /// may have taken effect, so its ambiguous answer is kept.
+    pub idempotent: bool,
 }
 
 impl BatchRequest {
@@ -116,6 +136,7 @@ impl BatchRequest {
             method: "GET",
             url: url.into(),
             body: None,
+            idempotent: true,
         }
     }
 }
@@ -133,6 +154,8 @@ pub struct GraphClient<'a> {
     request_id: &'a RequestId,
     deadline: SystemTime,
     token: RefCell<Option<Secret<String>>>,
+    /// The token's `roles` claim (`None`: not a JWT).
+    granted: RefCell<Option<Vec<String>>>,
     traffic: Cell<Traffic>,
 }
 
@@ -164,6 +187,7 @@ impl<'a> GraphClient<'a> {
             request_id,
             deadline: host.clock.now() + budget,
             token: RefCell::new(None),
+            granted: RefCell::new(None),
             traffic: Cell::new(Traffic::default()),
         }
     }
@@ -171,6 +195,13 @@ impl<'a> GraphClient<'a> {
     /// Gets the token now, so requests sent concurrently share it.
     pub async fn prepare(&self) -> Result<(), GraphError> {
         self.bearer().await.map(|_| ())
+    }
+
+    /// The application permissions the app's token carries (its `roles`
+    /// claim); `None` when the token does not say.
+    pub async fn granted(&self) -> Result<Option<Vec<String>>, GraphError> {
+        self.bearer().await?;
+        Ok(self.granted.borrow().clone())
     }
 
     pub fn traffic(&self) -> Traffic {
@@ -184,6 +215,7 @@ impl<'a> GraphClient<'a> {
         let t = token::app_token(self.config, self.host, self.remaining()?).await?;
         let header = format!("Bearer {}", t.access_token.expose());
         *self.token.borrow_mut() = Some(t.access_token);
+        *self.granted.borrow_mut() = t.granted;
         Ok(header)
     }
 
@@ -285,16 +317,60 @@ impl<'a> GraphClient<'a> {
         self.send_url(method, &self.url(version, path), body).await
     }
 
+    /// Sends a write that is not idempotent (creating a pass or a phone):
+    /// a 429 (Graph did not take it) and a refused token are retried like
+    /// [`GraphClient::send`], but a 503, a 504 or a lost connection may
+    /// have hidden a write that happened, so it comes back as
+    /// [`GraphError::Ambiguous`] for the caller to settle by re-reading.
+    pub async fn send_once(
+        &self,
+        version: Version,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<GraphResponse, GraphError> {
+        self.send_url_with(method, &self.url(version, path), body, false)
+            .await
+    }
+
     async fn send_url(
         &self,
         method: &str,
         url: &str,
         body: Option<&Value>,
     ) -> Result<GraphResponse, GraphError> {
+        self.send_url_with(method, url, body, true).await
+    }
+
+    async fn send_url_with(
+        &self,
+        method: &str,
+        url: &str,
+        body: Option<&Value>,
+        idempotent: bool,
+    ) -> Result<GraphResponse, GraphError> {
         let mut attempt = 0;
         let mut refreshed = false;
         loop {
-            let (res, retry_after) = self.exchange(method, url, body).await?;
+            let (res, retry_after) = match self.exchange(method, url, body).await {
+                Err(GraphError::Unreachable(e))
+                    if !idempotent && !matches!(e, TransportError::Denied) =>
+                {
+                    return Err(GraphError::Ambiguous {
+                        status: None,
+                        request_id: None,
+                        transport: Some(e),
+                    })
+                }
+                other => other?,
+            };
+            if !idempotent && matches!(res.status, 503 | 504) {
+                return Err(GraphError::Ambiguous {
+                    status: Some(res.status),
+                    request_id: res.request_id,
+                    transport: None,
+                });
+            }
             if res.status == 401 && !refreshed {
                 // The cached token was revoked or the clocks disagree.
                 refreshed = true;
@@ -321,6 +397,17 @@ impl<'a> GraphClient<'a> {
             .ok_or(GraphError::Unreachable(TransportError::Timeout))
     }
 
+    /// Waits `d` if the budget leaves room for it and for one more
+    /// exchange afterwards; `false` (and no wait) otherwise, or for zero.
+    pub fn pause(&self, d: Duration) -> bool {
+        const RESERVE: Duration = Duration::from_secs(2);
+        if d.is_zero() || self.host.clock.now() + d + RESERVE > self.deadline {
+            return false;
+        }
+        self.host.clock.sleep(d);
+        true
+    }
+
     /// Whether the request's time budget is spent: a long read (sign-in
     /// pages) stops and answers what it has.
     pub fn budget_spent(&self) -> bool {
@@ -345,7 +432,13 @@ impl<'a> GraphClient<'a> {
     /// Follows `@odata.nextLink` verbatim (FACTS §7, §43) until the last
     /// page, and returns one body whose `value` holds every item. A link to
     /// any other host is refused: the token must never leave Graph.
-    pub async fn collect_pages(&self, first: Value) -> Result<Value, GraphError> {
+    /// More than [`MAX_PAGES`] pages is [`GraphError::TooManyPages`] naming
+    /// `what`: the reads that use this must see the whole collection.
+    pub async fn collect_pages(
+        &self,
+        first: Value,
+        what: &'static str,
+    ) -> Result<Value, GraphError> {
         let mut body = first;
         let mut items: Vec<Value> = body
             .get_mut("value")
@@ -356,8 +449,8 @@ impl<'a> GraphClient<'a> {
         let mut pages = 0;
         while let Some(link) = next.take() {
             pages += 1;
-            if pages > 100 {
-                return Err(GraphError::Malformed("@odata.nextLink".into()));
+            if pages >= MAX_PAGES {
+                return Err(GraphError::TooManyPages(what));
             }
             let page = self.follow(&link).await?.into_result()?;
             if let Some(v) = page.body.get("value").and_then(Value::as_array) {
@@ -411,15 +504,16 @@ impl<'a> GraphClient<'a> {
                     item
                 })
                 .collect();
-            let envelope = self
-                .send(
-                    Version::V1,
-                    "POST",
-                    "/$batch",
-                    Some(&json!({ "requests": items })),
-                )
-                .await?
-                .into_result()?;
+            // An envelope carrying a write that is not idempotent is itself
+            // sent once: its 503/504 may hide that write.
+            let body = json!({ "requests": items });
+            let envelope = if pending.iter().all(|&i| requests[i].idempotent) {
+                self.send(Version::V1, "POST", "/$batch", Some(&body)).await
+            } else {
+                self.send_once(Version::V1, "POST", "/$batch", Some(&body))
+                    .await
+            }?
+            .into_result()?;
             let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
                 .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
             let mut throttled = Vec::new();
@@ -437,7 +531,9 @@ impl<'a> GraphClient<'a> {
                         .find(|(k, _)| k.eq_ignore_ascii_case(name))
                         .and_then(|(_, v)| v.as_str())
                 };
-                if matches!(item.status, 429 | 503 | 504) {
+                let retryable = item.status == 429
+                    || (requests[i].idempotent && matches!(item.status, 503 | 504));
+                if retryable {
                     let ra = parse_retry_after(header("retry-after"));
                     longest = longest.max(ra);
                     throttled.push(i);
@@ -670,5 +766,34 @@ mod tests {
             .map(|r| r["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_write_that_is_not_idempotent_retries_429_but_not_an_ambiguous_answer() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push_with(429, "{}", &[("retry-after", "1")]);
+        w.transport.push_with(504, "{}", &[("request-id", "g-9")]);
+        let err = block_on(g.send_once(Version::V1, "POST", "/x", Some(&json!({})))).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::Ambiguous {
+                status: Some(504),
+                request_id: Some("g-9".into()),
+                transport: None
+            }
+        );
+        assert_eq!(w.transport.sent().len(), 3, "token, 429, 504: no retry after the 504");
+        w.transport.push_err(TransportError::Connection("reset".into()));
+        assert!(matches!(
+            block_on(g.send_once(Version::V1, "POST", "/x", None)),
+            Err(GraphError::Ambiguous { status: None, .. })
+        ));
+        // The same answer to an idempotent request is retried.
+        w.transport.push_with(503, "{}", &[("retry-after", "1")]);
+        w.transport.push(204, "");
+        assert_eq!(block_on(g.send(Version::V1, "DELETE", "/x", None)).unwrap().status, 204);
     }
 }

@@ -37,6 +37,28 @@ pub enum GraphError {
     },
     #[error("Graph answered an unexpected {0}")]
     Malformed(String),
+    /// A write that is not idempotent got no clear answer (503, 504, or a
+    /// lost connection): it may or may not have taken effect.
+    #[error("Graph gave no clear answer to a write ({})", match (status, transport) {
+        (Some(s), _) => format!("HTTP {s}"),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => "no answer".into(),
+    })]
+    Ambiguous {
+        status: Option<u16>,
+        request_id: Option<String>,
+        transport: Option<TransportError>,
+    },
+    /// Graph refused a read (403) for want of an application permission.
+    #[error("the app registration lacks the Graph permission {permission}")]
+    PermissionMissing {
+        permission: &'static str,
+        request_id: Option<String>,
+    },
+    /// A collection had more pages than the guard reads: what it would
+    /// decide from part of it is a guess, so it decides nothing.
+    #[error("{0} has more than {max} pages", max = super::client::MAX_PAGES)]
+    TooManyPages(&'static str),
     #[error("a Graph URL could not be built")]
     BadUrl,
 }
@@ -57,6 +79,18 @@ impl GraphError {
             }
             GraphError::Unreachable(_) => {
                 Problem::new(ErrorCode::GraphUnavailable, self.to_string())
+            }
+            GraphError::Ambiguous {
+                status, request_id, ..
+            } => {
+                let mut p = Problem::new(ErrorCode::GraphUnavailable, self.to_string());
+                if let Some(s) = status {
+                    p = p.with("graphStatus", *s);
+                }
+                if let Some(r) = request_id {
+                    p = p.with("graphRequestId", r.clone());
+                }
+                p
             }
             GraphError::Store(_) => Problem::new(ErrorCode::StorageUnavailable, self.to_string()),
             GraphError::Status {
@@ -94,6 +128,32 @@ impl GraphError {
                 }
                 p
             }
+            GraphError::PermissionMissing {
+                permission,
+                request_id,
+            } => {
+                let mut p = Problem::new(
+                    ErrorCode::PermissionMissing,
+                    format!(
+                        "Graph refused a read this operation needs: grant the app registration the \
+                         application permission {permission} (with admin consent); nothing was changed"
+                    ),
+                )
+                .with("permission", *permission)
+                .with("graphErrorCode", "Authorization_RequestDenied");
+                if let Some(r) = request_id {
+                    p = p.with("graphRequestId", r.clone());
+                }
+                p
+            }
+            GraphError::TooManyPages(what) => Problem::new(
+                ErrorCode::ProtectionUnverified,
+                format!(
+                    "{what} has more than {} pages: whether the user is protected cannot be \
+                     established, so nothing was changed",
+                    super::client::MAX_PAGES
+                ),
+            ),
             GraphError::Malformed(_) | GraphError::BadUrl => {
                 Problem::new(ErrorCode::GraphError, self.to_string())
             }

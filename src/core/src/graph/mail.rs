@@ -44,6 +44,9 @@ pub fn send_request(
     BatchRequest {
         id: id.to_string(),
         method: "POST",
+        // Sending twice is two mails: an ambiguous 503/504 is reported,
+        // never retried blindly (no read can settle whether it went out).
+        idempotent: false,
         url: format!("/users{sender}/sendMail"),
         body: Some(json!({
             "Message": {

@@ -4,7 +4,9 @@
 pub mod client;
 pub mod error;
 pub mod mail;
+pub mod licences;
 pub mod methods;
+pub mod permissions;
 pub mod phones;
 pub mod privileged;
 pub mod signins;

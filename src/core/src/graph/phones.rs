@@ -69,23 +69,40 @@ pub fn same_number(stored: &str, ours: &str) -> bool {
     key(stored) == key(ours)
 }
 
+/// Adds the phone. Creating is not idempotent, so an ambiguous answer
+/// (503, 504, lost connection) is settled by reading the user's phones
+/// before any second attempt: our number there under our type means the
+/// first attempt took effect; the type still free means it did not, and
+/// the create is sent once more. Anything else is reported, not guessed.
 pub async fn create(
     graph: &GraphClient<'_>,
     user_id: &str,
     number: &str,
     phone_type: PhoneType,
 ) -> Result<PhoneMethod, GraphError> {
-    let res = graph
-        .send(
-            Version::V1,
-            "POST",
-            &path(user_id),
-            Some(&json!({ "phoneNumber": number, "phoneType": phone_type.as_str() })),
-        )
-        .await?
-        .into_result()?;
-    serde_json::from_value(res.body)
-        .map_err(|_| GraphError::Malformed("phone creation answer".into()))
+    let body = json!({ "phoneNumber": number, "phoneType": phone_type.as_str() });
+    let mut settled = false;
+    loop {
+        let err = match graph
+            .send_once(Version::V1, "POST", &path(user_id), Some(&body))
+            .await
+        {
+            Ok(res) => {
+                let res = res.into_result()?;
+                return serde_json::from_value(res.body)
+                    .map_err(|_| GraphError::Malformed("phone creation answer".into()));
+            }
+            Err(e @ GraphError::Ambiguous { .. }) if !settled => e,
+            Err(e) => return Err(e),
+        };
+        settled = true;
+        let phones = parse_list(graph.get(&path(user_id)).await?)?;
+        match phones.into_iter().find(|p| p.phone_type == phone_type) {
+            Some(p) if same_number(&p.phone_number, number) => return Ok(p),
+            Some(_) => return Err(err),
+            None => continue,
+        }
+    }
 }
 
 /// `PATCH` changes the number in place; the type never changes (FACTS §5).

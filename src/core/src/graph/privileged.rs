@@ -1,26 +1,38 @@
 //! Protected users (API.md "Protected users"): holders of an active or
 //! PIM-eligible directory role, directly or through a group (nested groups
-//! included, via the user's transitive memberships), members of
-//! `protected_group_id`, and the accounts in `protected_users`.
+//! included, via the user's transitive memberships), principals eligible
+//! through PIM for Groups for a group that holds a role, owners of
+//! role-assignable groups, members of `protected_group_id`, and the
+//! accounts in `protected_users`.
 //!
-//! The tenant-wide set of role-holding principals is read with one `$batch`
-//! (role definitions, assignments, eligibility instances; FACTS §8) and
-//! cached in the key-value store for [`CACHE_SECS`]: a role granted less
-//! than that long ago may not yet protect its holder.
+//! The tenant-wide picture is read in two steps and cached in the key-value
+//! store for [`CACHE_SECS`] (a role granted less than that long ago may not
+//! yet protect its holder):
+//! 1. one `$batch`: role definitions, active assignments, role eligibility
+//!    (P2 only), the role-assignable groups (only they can hold a role);
+//! 2. for those groups, their owners and, with P2, their PIM for Groups
+//!    eligible and assigned principals (`$batch`es of 20).
+//!
+//! Every collection is read to its last page. The guard fails closed: a
+//! read Graph refuses for a permission is `permission_missing`; only the
+//! documented licence refusal of the PIM reads (no Entra ID P2) is an
+//! answer ("PIM not consulted"), remembered in [`super::licences`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::client::{BatchRequest, GraphClient, GraphResponse};
+use super::client::{BatchRequest, GraphClient, GraphResponse, MAX_BATCH};
+use super::licences::{self, Licence, Licences};
+use super::permissions::{self, Permission};
 use super::users::DirectoryUser;
 use super::GraphError;
 use crate::config::Config;
 use crate::ports::Host;
 
 pub const CACHE_SECS: u64 = 120;
-const CACHE_KEY: &str = "graph/privileged-principals/v1";
+const CACHE_KEY: &str = "graph/privileged-principals/v2";
 
 /// Why a user is protected; `code` as in API.md's diagnose `reasons`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,41 +41,49 @@ pub struct ProtectionReason {
     pub name: String,
 }
 
-/// Principal id (user or group) -> role names, active and eligible.
+/// Whether PIM (eligible roles, PIM for Groups) was part of the picture.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PimState {
+    pub consulted: bool,
+    /// Why not, when not: `premium_license_required` (no Entra ID P2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Principal id (user or group) -> what makes it privileged.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleHolders {
+    /// Role names held actively.
     pub active: BTreeMap<String, Vec<String>>,
+    /// Role names the principal may activate (PIM for roles, or PIM for
+    /// Groups eligibility for a group that holds them).
     pub eligible: BTreeMap<String, Vec<String>>,
+    /// Names of the role-assignable groups the principal owns.
+    #[serde(default)]
+    pub owners: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    pub pim: PimState,
     pub fetched_at: u64,
 }
 
-fn collect(
-    value: &Value,
-    names: &BTreeMap<String, String>,
-    into: &mut BTreeMap<String, Vec<String>>,
-) {
-    for item in value
-        .get("value")
+fn add(into: &mut BTreeMap<String, Vec<String>>, principal: &str, name: &str) {
+    let entry = into.entry(principal.to_ascii_lowercase()).or_default();
+    if !entry.iter().any(|n| n == name) {
+        entry.push(name.to_string());
+    }
+}
+
+fn items(body: &Value) -> impl Iterator<Item = &Value> {
+    body.get("value")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-    {
-        let (Some(p), Some(r)) = (
-            item.get("principalId").and_then(Value::as_str),
-            item.get("roleDefinitionId").and_then(Value::as_str),
-        ) else {
-            continue;
-        };
-        let name = names
-            .get(&r.to_ascii_lowercase())
-            .cloned()
-            .unwrap_or_else(|| r.to_string());
-        let entry = into.entry(p.to_ascii_lowercase()).or_default();
-        if !entry.contains(&name) {
-            entry.push(name);
-        }
-    }
+}
+
+fn str_of<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
+    item.get(key).and_then(Value::as_str)
 }
 
 /// The role holders, from the cache when it is fresh.
@@ -75,8 +95,9 @@ pub async fn role_holders(
     if let Some(h) = cached(host, now)? {
         return Ok(h);
     }
-    let answers = graph.batch(&requests()).await?;
-    from_answers(graph, host, now, answers).await
+    let reads = requests(host, now);
+    let answers = graph.batch(&reads).await?;
+    from_answers(graph, host, now, &reads, answers).await
 }
 
 /// The cached role holders, if fresh.
@@ -88,59 +109,210 @@ pub fn cached(host: &Host<'_>, now: u64) -> Result<Option<RoleHolders>, GraphErr
         .filter(|h| now < h.fetched_at + CACHE_SECS))
 }
 
-/// The reads behind [`RoleHolders`], for a caller that puts them in its
-/// own `$batch`.
-pub fn requests() -> [BatchRequest; 3] {
-    [
-        BatchRequest::get("definitions", "/roleManagement/directory/roleDefinitions?$select=id,displayName"),
+const DEFINITIONS: &str = "roleDefinitions";
+const ASSIGNMENTS: &str = "roleAssignments";
+const ELIGIBLE: &str = "roleEligibility";
+const GROUPS: &str = "roleAssignableGroups";
+
+/// The first step's reads, for a caller that puts them in its own
+/// `$batch`. Role eligibility is left out while the tenant is known to
+/// lack P2.
+pub fn requests(host: &Host<'_>, now: u64) -> Vec<BatchRequest> {
+    let mut out = vec![
         BatchRequest::get(
-            "assignments",
+            DEFINITIONS,
+            "/roleManagement/directory/roleDefinitions?$select=id,displayName",
+        ),
+        BatchRequest::get(
+            ASSIGNMENTS,
             "/roleManagement/directory/roleAssignments?$select=principalId,roleDefinitionId&$top=999",
         ),
         BatchRequest::get(
-            "eligible",
-            "/roleManagement/directory/roleEligibilityScheduleInstances?$select=principalId,roleDefinitionId&$top=999",
+            GROUPS,
+            "/groups?$filter=isAssignableToRole%20eq%20true&$select=id,displayName&$top=999",
         ),
-    ]
+    ];
+    if Licences::load(host.kv, now).p2 != Some(false) {
+        out.push(BatchRequest::get(
+            ELIGIBLE,
+            "/roleManagement/directory/roleEligibilityScheduleInstances?$select=principalId,roleDefinitionId&$top=999",
+        ));
+    }
+    out
 }
 
-/// The answers to [`requests`] (further pages followed), cached.
+/// The permission a read of the guard needs, by its batch id.
+fn permission_of(id: &str) -> &'static Permission {
+    match id.split(':').next().unwrap_or(id) {
+        DEFINITIONS | ASSIGNMENTS => &permissions::ROLES_READ,
+        ELIGIBLE => &permissions::ROLE_ELIGIBILITY_READ,
+        GROUP_ELIGIBLE => &permissions::GROUP_ELIGIBILITY_READ,
+        GROUP_ASSIGNED => &permissions::GROUP_ASSIGNMENT_READ,
+        _ => &permissions::GROUPS_READ,
+    }
+}
+
+/// A whole collection, or `None` where Graph answered that the tenant has
+/// no P2 (a PIM read).
+async fn whole(
+    graph: &GraphClient<'_>,
+    host: &Host<'_>,
+    now: u64,
+    id: &str,
+    res: GraphResponse,
+) -> Result<Option<Value>, GraphError> {
+    let pim = matches!(
+        id.split(':').next(),
+        Some(ELIGIBLE | GROUP_ELIGIBLE | GROUP_ASSIGNED)
+    );
+    if pim {
+        licences::Licences::observe(host.kv, now, Licence::P2, &res);
+        if licences::refused_for(Licence::P2, &res) {
+            return Ok(None);
+        }
+    }
+    let res = res.into_read(permission_of(id))?;
+    graph
+        .collect_pages(res.body, "a protection read")
+        .await
+        .map(Some)
+}
+
+const GROUP_ELIGIBLE: &str = "groupEligibility";
+const GROUP_ASSIGNED: &str = "groupAssignment";
+const OWNERS: &str = "owners";
+
+/// The answers to [`requests`] (further pages followed), then the second
+/// step; the result is cached.
 pub async fn from_answers(
     graph: &GraphClient<'_>,
     host: &Host<'_>,
     now: u64,
+    reads: &[BatchRequest],
     answers: Vec<GraphResponse>,
 ) -> Result<RoleHolders, GraphError> {
-    let mut pages = Vec::with_capacity(3);
-    for a in answers {
-        let a = a.into_result()?;
-        pages.push(graph.collect_pages(a.body).await?);
-    }
-    if pages.len() != 3 {
+    if answers.len() != reads.len() {
         return Err(GraphError::Malformed("role holder reads".into()));
     }
-    let names: BTreeMap<String, String> = pages[0]
-        .get("value")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let mut bodies: BTreeMap<&str, Option<Value>> = BTreeMap::new();
+    for (req, res) in reads.iter().zip(answers) {
+        bodies.insert(req.id.as_str(), whole(graph, host, now, &req.id, res).await?);
+    }
+    let body = |id: &str| bodies.get(id).cloned().flatten().unwrap_or(Value::Null);
+    let names: BTreeMap<String, String> = items(&body(DEFINITIONS))
         .filter_map(|d| {
             Some((
-                d.get("id")?.as_str()?.to_ascii_lowercase(),
-                d.get("displayName")?.as_str()?.to_string(),
+                str_of(d, "id")?.to_ascii_lowercase(),
+                str_of(d, "displayName")?.to_string(),
             ))
         })
         .collect();
+    let role = |r: &str| {
+        names
+            .get(&r.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_else(|| r.to_string())
+    };
+    // PIM is consulted unless its read was skipped or refused for P2.
+    let pim_licensed = bodies.get(ELIGIBLE).is_some_and(Option::is_some);
     let mut holders = RoleHolders {
         fetched_at: now,
+        pim: pim_state(pim_licensed),
         ..RoleHolders::default()
     };
-    collect(&pages[1], &names, &mut holders.active);
-    collect(&pages[2], &names, &mut holders.eligible);
+    for (id, into) in [
+        (ASSIGNMENTS, &mut holders.active),
+        (ELIGIBLE, &mut holders.eligible),
+    ] {
+        for item in items(&body(id)) {
+            if let (Some(p), Some(r)) = (str_of(item, "principalId"), str_of(item, "roleDefinitionId"))
+            {
+                add(into, p, &role(r));
+            }
+        }
+    }
+
+    // Step 2: the role-assignable groups' owners and PIM for Groups.
+    let groups: BTreeMap<String, String> = items(&body(GROUPS))
+        .filter_map(|g| {
+            let id = str_of(g, "id")?.to_ascii_lowercase();
+            let name = str_of(g, "displayName").unwrap_or(&id).to_string();
+            Some((id, name))
+        })
+        .collect();
+    let roles_of = |h: &RoleHolders, g: &str| -> BTreeSet<String> {
+        h.active
+            .get(g)
+            .into_iter()
+            .chain(h.eligible.get(g))
+            .flatten()
+            .cloned()
+            .collect()
+    };
+    let mut second = Vec::new();
+    for (gid, _) in &groups {
+        let seg = crate::types::encode_segment(gid);
+        second.push(BatchRequest::get(
+            &format!("{OWNERS}:{gid}"),
+            format!("/groups/{seg}/owners?$select=id&$top=999"),
+        ));
+        if pim_licensed && !roles_of(&holders, gid).is_empty() {
+            for (kind, collection) in [
+                (GROUP_ELIGIBLE, "eligibilityScheduleInstances"),
+                (GROUP_ASSIGNED, "assignmentScheduleInstances"),
+            ] {
+                second.push(BatchRequest::get(
+                    &format!("{kind}:{gid}"),
+                    format!(
+                        "/identityGovernance/privilegedAccess/group/{collection}?$filter=groupId%20eq%20'{seg}'&$select=principalId,accessId"
+                    ),
+                ));
+            }
+        }
+    }
+    for chunk in second.chunks(MAX_BATCH) {
+        let answers = graph.batch(chunk).await?;
+        for (req, res) in chunk.iter().zip(answers) {
+            let (kind, gid) = req.id.split_once(':').unwrap_or((&req.id, ""));
+            let Some(body) = whole(graph, host, now, &req.id, res).await? else {
+                holders.pim = pim_state(false);
+                continue;
+            };
+            let group_name = groups.get(gid).cloned().unwrap_or_else(|| gid.to_string());
+            let group_roles = roles_of(&holders, gid);
+            for item in items(&body) {
+                let principal = match kind {
+                    OWNERS => str_of(item, "id"),
+                    _ => str_of(item, "principalId"),
+                };
+                let Some(principal) = principal else { continue };
+                let owner = kind == OWNERS || str_of(item, "accessId") == Some("owner");
+                if owner {
+                    add(&mut holders.owners, principal, &group_name);
+                    continue;
+                }
+                let into = if kind == GROUP_ASSIGNED {
+                    &mut holders.active
+                } else {
+                    &mut holders.eligible
+                };
+                for r in &group_roles {
+                    add(into, principal, r);
+                }
+            }
+        }
+    }
     if let Ok(bytes) = serde_json::to_vec(&holders) {
         let _ = host.kv.set(CACHE_KEY, &bytes);
     }
     Ok(holders)
+}
+
+fn pim_state(licensed: bool) -> PimState {
+    PimState {
+        consulted: licensed,
+        reason: (!licensed).then(|| "premium_license_required".to_string()),
+    }
 }
 
 /// Every reason the user is protected; empty when they are not.
@@ -154,17 +326,17 @@ pub fn reasons(
     let mut principals: Vec<&str> = vec![user.summary.id.as_str()];
     principals.extend(memberships.iter().map(|(id, _)| id.as_str()));
     for p in &principals {
-        for name in holders.active.get(*p).into_iter().flatten() {
-            out.push(ProtectionReason {
-                code: "directory_role",
-                name: name.clone(),
-            });
-        }
-        for name in holders.eligible.get(*p).into_iter().flatten() {
-            out.push(ProtectionReason {
-                code: "eligible_directory_role",
-                name: name.clone(),
-            });
+        for (code, map) in [
+            ("directory_role", &holders.active),
+            ("eligible_directory_role", &holders.eligible),
+            ("role_assignable_group_owner", &holders.owners),
+        ] {
+            for name in map.get(*p).into_iter().flatten() {
+                out.push(ProtectionReason {
+                    code,
+                    name: name.clone(),
+                });
+            }
         }
     }
     if let Some(group) = &config.protected_group_id {
@@ -186,6 +358,130 @@ pub fn reasons(
             name: "protected_users".into(),
         });
     }
-    out.dedup();
+    let mut seen = BTreeSet::new();
+    out.retain(|r| seen.insert((r.code, r.name.clone())));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::RequestId;
+    use crate::graph::client::DEFAULT_BUDGET;
+    use crate::testing::World;
+    use futures::executor::block_on;
+    use serde_json::json;
+
+    const TOKEN: &str = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#;
+    const ROLE: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
+
+    fn batch_answer(items: Value) -> String {
+        json!({ "responses": items }).to_string()
+    }
+
+    fn sent_ids(w: &World, n: usize) -> Vec<String> {
+        let body: Value = serde_json::from_slice(w.transport.sent()[n].body()).unwrap();
+        body["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    fn first_step(eligible: Value) -> String {
+        let mut items = json!([
+            { "id": DEFINITIONS, "status": 200, "body": { "value": [{ "id": ROLE, "displayName": "User Administrator" }] } },
+            { "id": ASSIGNMENTS, "status": 200, "body": { "value": [{ "principalId": "G1", "roleDefinitionId": ROLE }] } },
+            { "id": GROUPS, "status": 200, "body": { "value": [{ "id": "G1", "displayName": "Helpdesk-Operators" }] } },
+        ]);
+        if !eligible.is_null() {
+            items.as_array_mut().unwrap().push(eligible);
+        }
+        batch_answer(items)
+    }
+
+    #[test]
+    fn without_p2_the_guard_rests_on_active_roles_groups_and_owners() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let host = w.host();
+        let id = RequestId::parse("r").unwrap();
+        let g = GraphClient::new(&host, &config, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 400, "body": { "error": {
+            "code": "AadPremiumLicenseRequired",
+            "message": "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license." } } })));
+        w.transport.push(200, &batch_answer(json!([
+            { "id": "owners:g1", "status": 200, "body": { "value": [{ "id": "O1" }] } }])));
+        let h = block_on(role_holders(&g, &host, 1000)).unwrap();
+        assert_eq!(h.active["g1"], ["User Administrator"]);
+        assert_eq!(h.owners["o1"], ["Helpdesk-Operators"]);
+        assert!(h.eligible.is_empty());
+        assert_eq!(
+            serde_json::to_value(&h.pim).unwrap(),
+            json!({ "consulted": false, "reason": "premium_license_required" })
+        );
+        assert_eq!(sent_ids(&w, 2), ["owners:g1"], "no PIM for Groups read without P2");
+        assert_eq!(Licences::load(host.kv, 1000).p2, Some(false));
+
+        // Cached, then read again without the eligibility read.
+        assert_eq!(block_on(role_holders(&g, &host, 1000 + CACHE_SECS - 1)).unwrap(), h);
+        assert_eq!(w.transport.sent().len(), 3);
+        w.transport.push(200, &first_step(json!(null)));
+        w.transport.push(200, &batch_answer(json!([
+            { "id": "owners:g1", "status": 200, "body": { "value": [] } }])));
+        block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap();
+        assert_eq!(sent_ids(&w, 3), [DEFINITIONS, ASSIGNMENTS, GROUPS]);
+    }
+
+    #[test]
+    fn pim_for_groups_eligibility_protects_and_a_403_names_the_permission() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let host = w.host();
+        let id = RequestId::parse("r").unwrap();
+        let g = GraphClient::new(&host, &config, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 200, "body": { "value": [] } })));
+        w.transport.push(200, &batch_answer(json!([
+            { "id": "owners:g1", "status": 200, "body": { "value": [] } },
+            { "id": "groupEligibility:g1", "status": 200, "body": { "value": [
+                { "principalId": "P1", "accessId": "member" }, { "principalId": "P2", "accessId": "owner" }] } },
+            { "id": "groupAssignment:g1", "status": 200, "body": { "value": [] } }])));
+        let h = block_on(role_holders(&g, &host, 1000)).unwrap();
+        assert_eq!(h.eligible["p1"], ["User Administrator"]);
+        assert_eq!(h.owners["p2"], ["Helpdesk-Operators"]);
+        assert!(h.pim.consulted);
+
+        let user = |id: &str| DirectoryUser {
+            summary: crate::graph::users::UserSummary {
+                id: id.into(),
+                user_principal_name: format!("{id}@contoso.com"),
+                display_name: None,
+            },
+            account_enabled: true,
+            user_type: "Member".into(),
+            mail: None,
+            other_mails: vec![],
+        };
+        let r = reasons(&user("p1"), &[], &h, &config);
+        assert_eq!(r[0].code, "eligible_directory_role");
+        let r = reasons(&user("p2"), &[], &h, &config);
+        assert_eq!(r[0].code, "role_assignable_group_owner");
+        assert!(reasons(&user("x"), &[("g2".into(), "Other".into())], &h, &config).is_empty());
+
+        // A protection read refused for a permission fails closed.
+        w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 403,
+            "body": { "error": { "code": "Authorization_RequestDenied" } } })));
+        let err = block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap_err();
+        assert_eq!(
+            err,
+            GraphError::PermissionMissing {
+                permission: "RoleEligibilitySchedule.Read.Directory",
+                request_id: None
+            }
+        );
+        assert_eq!(err.to_problem().code.as_str(), "permission_missing");
+    }
 }

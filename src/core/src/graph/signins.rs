@@ -12,10 +12,6 @@ use crate::types::{Instant, UserRef};
 /// Graph's largest sign-in page (FACTS §7 [s34]).
 pub const PAGE_SIZE: u32 = 1000;
 
-/// The fields the aggregation reads; nothing else is asked for.
-const SELECT: &str =
-    "id,createdDateTime,userId,userPrincipalName,userDisplayName,appDisplayName,ipAddress,status";
-
 /// Entra's short meaning of the sign-in error codes a helpdesk meets
 /// (FACTS §7 [s2][s44]).
 pub const MEANINGS: &[(u32, &str)] = &[
@@ -61,8 +57,14 @@ fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
 
-/// `/auditLogs/signIns?$filter=…&$select=…&$top=1000`: time, error codes
-/// and user filtered by Graph, not here.
+/// `/auditLogs/signIns?$filter=…&$top=1000`: time, error codes and user
+/// filtered by Graph, not here. No `$select`: the list supports only
+/// `$filter`, `$top` and `$skiptoken`, and Graph has answered `$select`
+/// with `400 "Query option 'Select' is not allowed"` (signin-list docs;
+/// learn.microsoft.com Q&A 1116053; msgraph-sdk-powershell#1251). Sign-ins
+/// store the UPN lower-cased and the `userPrincipalName` filter is
+/// case-sensitive (microsoft-graph-docs#13684, docs-contrib#9049), so a
+/// UPN is lower-cased; an object id is matched on `userId`.
 pub fn first_page_path(
     since: Instant,
     until: Instant,
@@ -81,31 +83,27 @@ pub fn first_page_path(
     filter.push_str(&format!(" and ({})", codes.join(" or ")));
     if let Some(u) = user {
         let clause = match u {
-            UserRef::Id(_) => "userId",
-            UserRef::Upn(_) => "userPrincipalName",
+            UserRef::Id(id) => format!("userId eq {}", literal(id)),
+            UserRef::Upn(upn) => format!(
+                "userPrincipalName eq {}",
+                literal(&upn.to_lowercase())
+            ),
         };
-        filter.push_str(&format!(" and {clause} eq {}", literal(u.as_str())));
+        filter.push_str(&format!(" and {clause}"));
     }
     format!(
-        "/auditLogs/signIns?$filter={}&$select={SELECT}&$top={PAGE_SIZE}",
+        "/auditLogs/signIns?$filter={}&$top={PAGE_SIZE}",
         utf8_percent_encode(&filter, QUERY)
     )
 }
 
 /// The user's row of the registration report (FACTS §7: P1/P2 like the
-/// sign-in log), found by `$filter` so a UPN works as well as an id.
-pub fn registration_request(user: &UserRef) -> super::BatchRequest {
-    let clause = match user {
-        UserRef::Id(_) => "id",
-        UserRef::Upn(_) => "userPrincipalName",
-    };
-    let filter = format!("{clause} eq {}", literal(user.as_str()));
-    super::BatchRequest::get(
-        "registration",
-        format!(
-            "/reports/authenticationMethods/userRegistrationDetails?$filter={}",
-            utf8_percent_encode(&filter, QUERY)
-        ),
+/// sign-in log), by its documented key, the user's object id
+/// (`GET /reports/authenticationMethods/userRegistrationDetails/{id}`).
+pub fn registration_path(user_id: &str) -> String {
+    format!(
+        "/reports/authenticationMethods/userRegistrationDetails/{}",
+        crate::types::encode_segment(user_id)
     )
 }
 
@@ -280,7 +278,7 @@ mod tests {
     fn the_filter_asks_graph_for_time_codes_and_user() {
         let since = Instant::parse("2026-11-30T00:00:00Z").unwrap();
         let until = Instant::parse("2026-12-01T00:00:00Z").unwrap();
-        let user = UserRef::parse("o'brien@contoso.com").unwrap();
+        let user = UserRef::parse("O'Brien@Contoso.com").unwrap();
         let p = first_page_path(since, until, &[500121, 50074], Some(&user));
         let q = p
             .split_once("$filter=")
@@ -296,7 +294,8 @@ mod tests {
             decoded,
             "createdDateTime ge 2026-11-30T00:00:00Z and createdDateTime le 2026-12-01T00:00:00Z and (status/errorCode eq 500121 or status/errorCode eq 50074) and userPrincipalName eq 'o''brien@contoso.com'"
         );
-        assert!(p.ends_with(&format!("$select={SELECT}&$top=1000")));
+        assert!(p.ends_with("&$top=1000"), "no $select: Graph refuses it on signIns");
+        assert!(!p.contains("$select"));
         let id = UserRef::parse("2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80").unwrap();
         assert!(
             first_page_path(since, until, &[1], Some(&id)).contains("userId%20eq%20%272f9c4b7e")

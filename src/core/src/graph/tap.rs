@@ -5,7 +5,8 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::client::BatchRequest;
-use super::{GraphError, GraphResponse};
+use super::methods::MethodType;
+use super::{GraphClient, GraphError, GraphResponse, Version};
 use crate::types::{Secret, UserRef};
 
 pub const POLICY_PATH: &str =
@@ -132,6 +133,49 @@ pub fn create_body(lifetime: u32, usable_once: bool, start: Option<&str>) -> Val
         b["startDateTime"] = Value::String(s.to_string());
     }
     b
+}
+
+/// What creating a pass came to.
+pub struct Creation {
+    pub pass: CreatedPass,
+    /// Ids of passes an ambiguous first attempt made (their code never
+    /// reached us), deleted before the second attempt.
+    pub lost: Vec<String>,
+}
+
+/// Creates the user's pass. Creating is not idempotent, so an ambiguous
+/// answer (503, 504, lost connection) is settled by reading before any
+/// second attempt: the user held no pass when this started (an old one was
+/// deleted first, or `tap_exists` refused), so a pass listed now was made
+/// by that attempt and its code is lost; it is deleted, and the create is
+/// sent once more. A second ambiguous answer is the caller's to report.
+pub async fn create(
+    graph: &GraphClient<'_>,
+    user_id: &str,
+    body: &Value,
+) -> Result<Creation, GraphError> {
+    let path = methods_path(user_id);
+    let mut lost = Vec::new();
+    let mut settled = false;
+    loop {
+        match graph.send_once(Version::V1, "POST", &path, Some(body)).await {
+            Ok(res) => return parse_created(res).map(|pass| Creation { pass, lost }),
+            Err(GraphError::Ambiguous { .. }) if !settled => {
+                settled = true;
+                for stray in parse_existing(graph.get(&path).await?)? {
+                    let (version, delete) = MethodType::TemporaryAccessPass
+                        .delete_path(user_id, &stray.id)
+                        .expect("a pass has an endpoint");
+                    let res = graph.send(version, "DELETE", &delete, None).await?;
+                    if res.status != 404 {
+                        res.into_result()?;
+                    }
+                    lost.push(stray.id);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 pub fn parse_created(res: GraphResponse) -> Result<CreatedPass, GraphError> {

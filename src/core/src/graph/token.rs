@@ -23,6 +23,9 @@ pub struct AppToken {
     pub expires_at: u64,
     /// Served from the key-value cache rather than the login endpoint.
     pub cached: bool,
+    /// The application permissions granted, from the token's `roles`
+    /// claim; `None` when the token is not a JWT we can read.
+    pub granted: Option<Vec<String>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -31,6 +34,8 @@ struct CachedToken {
     access_token: String,
     expires_at: u64,
     refresh_at: u64,
+    #[serde(default)]
+    roles: Option<Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +110,7 @@ pub async fn app_token(
                     access_token: Secret::new(c.access_token),
                     expires_at: c.expires_at,
                     cached: true,
+                    granted: c.roles,
                 });
             }
         }
@@ -136,6 +142,7 @@ pub async fn app_token(
     }
     let margin = REFRESH_MARGIN_SECS.min(t.expires_in / 4);
     let cached = CachedToken {
+        roles: roles_claim(&t.access_token),
         access_token: t.access_token,
         expires_at: now + t.expires_in,
         refresh_at: now + t.expires_in - margin,
@@ -148,7 +155,37 @@ pub async fn app_token(
         access_token: Secret::new(cached.access_token),
         expires_at: cached.expires_at,
         cached: false,
+        granted: cached.roles,
     })
+}
+
+/// The `roles` claim of an app-only access token: the application
+/// permissions the tenant granted (Entra's access-token claims reference;
+/// the claim is absent when none are). Read, never verified: the token is
+/// Graph's to check, and this only tells `/readyz` and the pre-write check
+/// what Graph will allow. `None` when the token is not a JWT.
+pub fn roles_claim(token: &str) -> Option<Vec<String>> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let claims = claims.as_object()?;
+    Some(
+        claims
+            .get("roles")
+            .and_then(|r| r.as_array())
+            .map(|r| {
+                r.iter()
+                    .filter_map(|v| v.as_str())
+                    .filter(|s| s.len() <= 128)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default(),
+    )
 }
 
 /// Drops the cached token (Graph refused it before its expiry).
@@ -248,6 +285,33 @@ mod tests {
         let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert_eq!(t.access_token.expose(), "tok-2");
         assert_eq!(w.transport.sent().len(), 2);
+    }
+
+    #[test]
+    fn the_roles_claim_is_read_from_a_jwt_and_absent_means_none_granted() {
+        use base64::Engine;
+        let enc = |v: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+        let jwt = |claims: &str| format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(claims));
+        assert_eq!(
+            roles_claim(&jwt(r#"{"roles":["User.Read.All","AuditLog.Read.All"]}"#)),
+            Some(vec!["User.Read.All".to_string(), "AuditLog.Read.All".to_string()])
+        );
+        assert_eq!(roles_claim(&jwt(r#"{"appid":"x"}"#)), Some(vec![]));
+        assert_eq!(roles_claim("opaque-token"), None);
+        assert_eq!(roles_claim("a.!!!.c"), None);
+
+        let w = world();
+        let config = Config::load(&w.vars).unwrap();
+        let token = jwt(r#"{"roles":["Mail.Send"]}"#);
+        w.transport.push(
+            200,
+            &format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{token}"}}"#),
+        );
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
+        assert_eq!(t.granted, Some(vec!["Mail.Send".to_string()]));
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
+        assert!(t.cached);
+        assert_eq!(t.granted, Some(vec!["Mail.Send".to_string()]), "kept with the cached token");
     }
 
     #[test]

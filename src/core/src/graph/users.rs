@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::client::BatchRequest;
-use super::{GraphError, GraphResponse};
+use super::permissions;
+use super::{GraphClient, GraphError, GraphResponse};
 use crate::types::UserRef;
 
 /// `{ "id", "userPrincipalName", "displayName" }` (API.md "Common rules").
@@ -98,12 +99,23 @@ pub fn parse_user(res: GraphResponse) -> Result<Option<DirectoryUser>, GraphErro
     }))
 }
 
+/// Every membership, the first page's answer followed to the last page:
+/// Graph may serve fewer items a page than `$top` asks (server-driven
+/// paging, learn.microsoft.com/graph/paging), and a protected group, a
+/// role-holding group or the TAP policy's target group may be on any page.
+/// More pages than the bound is an error, never a partial list.
+pub async fn all_memberships(
+    graph: &GraphClient<'_>,
+    first: GraphResponse,
+) -> Result<Vec<(String, String)>, GraphError> {
+    let first = first.into_read(&permissions::USER_READ)?;
+    let body = graph.collect_pages(first.body, "the user's memberships").await?;
+    Ok(parse_memberships(&body))
+}
+
 /// Ids (lower-cased) and names of the objects in a membership list.
-pub fn parse_memberships(res: GraphResponse) -> Result<Vec<(String, String)>, GraphError> {
-    let res = res.into_result()?;
-    Ok(res
-        .body
-        .get("value")
+fn parse_memberships(body: &Value) -> Vec<(String, String)> {
+    body.get("value")
         .and_then(Value::as_array)
         .map(|items| {
             items
@@ -119,5 +131,5 @@ pub fn parse_memberships(res: GraphResponse) -> Result<Vec<(String, String)>, Gr
                 })
                 .collect()
         })
-        .unwrap_or_default())
+        .unwrap_or_default()
 }

@@ -169,10 +169,14 @@ impl Operation for AddPhone {
                 let created = phones::create(cx.graph, target.id(), &wanted, input.phone_type)
                     .await
                     .map_err(|e| {
-                        let lost = matches!(e, crate::graph::GraphError::Unreachable(_));
+                        let lost = matches!(
+                            e,
+                            crate::graph::GraphError::Unreachable(_)
+                                | crate::graph::GraphError::Ambiguous { .. }
+                        );
                         let r = graph_err(e);
                         if lost {
-                            r.changed("unknown: the connection to Graph failed during the create, which may have added the phone; a retry answers unchanged if it did")
+                            r.changed("unknown: Graph gave no clear answer to the create, which may have added the phone; a retry answers unchanged if it did")
                         } else {
                             r
                         }

@@ -19,7 +19,8 @@ use crate::audit::{self, AuditEntry, Outcome};
 use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::methods::{self, Method, MethodType};
-use crate::graph::privileged::{self, ProtectionReason};
+use crate::graph::licences::{self, Licence, Licences};
+use crate::graph::privileged::{self, PimState, ProtectionReason};
 use crate::graph::signins::{self, Aggregate};
 use crate::graph::users::{self, DirectoryUser};
 use crate::graph::{tap, BatchRequest, GraphClient, GraphError, GraphResponse, Version};
@@ -106,6 +107,9 @@ pub struct Unavailable {
     pub reason: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub graph_error_code: Option<String>,
+    /// The Graph permission to grant, for `permission_missing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permission: Option<&'static str>,
 }
 
 /// Why Graph would not give a source.
@@ -130,6 +134,23 @@ fn reason(
             (reason, code)
         }
         Err(GraphError::Throttled { .. }) => ("throttled", None),
+        Err(GraphError::PermissionMissing { permission, .. }) => {
+            return Unavailable {
+                source,
+                reason: "permission_missing",
+                graph_error_code: Some("Authorization_RequestDenied".into()),
+                permission: Some(permission),
+            }
+        }
+        Err(GraphError::Status { status, code, .. }) => (
+            match (status, code.as_deref()) {
+                (403, Some(licences::P1_REQUIRED)) => "premium_license_required",
+                (403, _) => "permission_missing",
+                (404, _) => "not_found",
+                _ => "graph_error",
+            },
+            code.clone(),
+        ),
         Err(GraphError::Unreachable(_)) => ("graph_unavailable", None),
         Err(_) => ("graph_error", None),
     };
@@ -137,7 +158,26 @@ fn reason(
         source,
         reason,
         graph_error_code: code,
+        permission: (reason == "permission_missing")
+            .then(|| source_permission(source))
+            .flatten(),
     }
+}
+
+/// The permission behind each source diagnose reads (the protection reads
+/// name their own through [`GraphError::PermissionMissing`]).
+fn source_permission(source: &str) -> Option<&'static str> {
+    use crate::graph::permissions as p;
+    Some(
+        match source {
+            "memberships" => p::USER_READ,
+            "methods" | "temporaryAccessPass" | "signInPreferences" => p::METHODS_READ,
+            "tapPolicy" => p::POLICY_READ,
+            "signIns" | "registration" => p::AUDIT_LOG_READ,
+            _ => return None,
+        }
+        .least,
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -173,6 +213,8 @@ fn finding(code: &'static str, severity: Severity, message: String) -> Finding {
 pub struct Evidence {
     pub user: DirectoryUser,
     pub protection: Option<Vec<ProtectionReason>>,
+    /// Whether PIM was part of the protection check, and why not.
+    pub pim: Option<PimState>,
     pub methods: Option<Vec<Method>>,
     pub default_hint: Option<String>,
     pub registration: Option<Value>,
@@ -356,7 +398,9 @@ fn by_code(agg: &Aggregate) -> BTreeMap<u32, (u64, String)> {
 }
 
 /// Reads every source: one v1.0 `$batch`, the beta default-method read
-/// beside it, the role holders (cached), and sign-in pages past the first.
+/// beside it, then what needs the first answers (further pages of
+/// memberships and sign-ins, the registration row by the resolved id, the
+/// role holders' second step), concurrently.
 async fn read(
     graph: &GraphClient<'_>,
     host: &Host<'_>,
@@ -373,7 +417,6 @@ async fn read(
         users::get_user(user),
         users::get_memberships(user),
         methods::list_request(user),
-        signins::registration_request(user),
         tap::policy_request(),
         tap::existing_request(user),
         BatchRequest::get(
@@ -381,9 +424,20 @@ async fn read(
             signins::first_page_path(since, now, &codes(), Some(user)),
         ),
     ];
-    if cached_holders.is_none() {
-        requests.extend(privileged::requests());
+    // The registration report is keyed by object id: with an id it joins
+    // the batch, with a UPN it waits for the user.
+    if let UserRef::Id(id) = user {
+        requests.push(BatchRequest::get(
+            "registration",
+            signins::registration_path(id),
+        ));
     }
+    let fixed = requests.len();
+    let role_reads = match cached_holders {
+        Some(_) => Vec::new(),
+        None => privileged::requests(host, unix),
+    };
+    requests.extend(role_reads.iter().cloned());
     let prefs_path = format!(
         "/users{}/authentication/signInPreferences",
         user.graph_segment()
@@ -396,10 +450,15 @@ async fn read(
     )
     .await;
     let mut answers = answers.map_err(|e| e.to_problem())?;
-    let role_answers = answers.split_off(7.min(answers.len()));
-    let [user_res, memberships, methods_res, registration, policy, existing, first_signins]: [GraphResponse; 7] = answers
-        .try_into()
-        .map_err(|_| GraphError::Malformed("short $batch".into()).to_problem())?;
+    if answers.len() < fixed {
+        return Err(GraphError::Malformed("short $batch".into()).to_problem());
+    }
+    let role_answers = answers.split_off(fixed);
+    let mut answers = answers.into_iter();
+    let mut next = || answers.next().expect("length checked");
+    let (user_res, memberships, methods_res, policy, existing, first_signins) =
+        (next(), next(), next(), next(), next(), next());
+    let registration_in_batch = (fixed == 7).then(next);
 
     let user = users::parse_user(user_res)
         .map_err(|e| e.to_problem())?
@@ -410,7 +469,11 @@ async fn read(
             )
         })?;
     let mut unavailable = Vec::new();
-    let mut take = |source: &'static str, beta: bool, res: &GraphResponse| -> bool {
+    let take = |unavailable: &mut Vec<Unavailable>,
+                source: &'static str,
+                beta: bool,
+                res: &GraphResponse|
+     -> bool {
         if res.is_success() {
             return true;
         }
@@ -418,28 +481,16 @@ async fn read(
         false
     };
 
-    let memberships = take("memberships", false, &memberships)
-        .then(|| users::parse_memberships(memberships).ok())
-        .flatten();
-    let methods = take("methods", false, &methods_res)
+    let methods = take(&mut unavailable, "methods", false, &methods_res)
         .then(|| methods::parse_list(methods_res, None).ok())
         .flatten();
-    let registration = take("registration", false, &registration)
-        .then(|| registration.body["value"].get(0).cloned())
-        .flatten()
-        .map(|r| {
-            json!({
-                "isMfaRegistered": r.get("isMfaRegistered"),
-                "isMfaCapable": r.get("isMfaCapable"),
-                "methodsRegistered": r.get("methodsRegistered"),
-            })
-        });
-    let policy_ok = take("tapPolicy", false, &policy);
+    let policy_ok = take(&mut unavailable, "tapPolicy", false, &policy);
     let policy = policy_ok.then(|| tap::parse_policy(policy).ok()).flatten();
-    let existing = take("temporaryAccessPass", false, &existing)
+    let existing = take(&mut unavailable, "temporaryAccessPass", false, &existing)
         .then(|| tap::parse_existing(existing).ok())
         .flatten();
-    let first_ok = take("signIns", false, &first_signins);
+    Licences::observe(host.kv, unix, Licence::P1, &first_signins);
+    let first_ok = take(&mut unavailable, "signIns", false, &first_signins);
     let default_hint = match &prefs {
         Ok(r) if r.is_success() => r
             .body
@@ -451,18 +502,75 @@ async fn read(
             None
         }
     };
-    let failures = if first_ok {
-        let mut agg = Aggregate::default();
-        match signins::fold_pages(graph, &first_signins.body, &mut agg).await {
-            Ok((_, truncated)) => Some((agg, truncated)),
-            Err(e) => {
-                unavailable.push(reason("signIns", false, Err(&e)));
-                None
-            }
+
+    // What depends on the first answers, side by side.
+    let user_id = user.summary.id.clone();
+    let registration_read = async {
+        match registration_in_batch {
+            Some(r) => Ok(r),
+            None => graph.get(&signins::registration_path(&user_id)).await,
         }
-    } else {
-        None
     };
+    let failures_read = async {
+        if !first_ok {
+            return None;
+        }
+        let mut agg = Aggregate::default();
+        Some(
+            signins::fold_pages(graph, &first_signins.body, &mut agg)
+                .await
+                .map(|(_, truncated)| (agg, truncated)),
+        )
+    };
+    let memberships_read = async {
+        if !memberships.is_success() {
+            return Err(reason("memberships", false, Ok(&memberships)));
+        }
+        users::all_memberships(graph, memberships)
+            .await
+            .map_err(|e| reason("memberships", false, Err(&e)))
+    };
+    let holders_read = async {
+        match cached_holders {
+            Some(h) => Ok(h),
+            None => privileged::from_answers(graph, host, unix, &role_reads, role_answers)
+                .await
+                .map_err(|e| reason("protection", false, Err(&e))),
+        }
+    };
+    let (registration, failures, memberships, holders) = futures_util::future::join4(
+        registration_read,
+        failures_read,
+        memberships_read,
+        holders_read,
+    )
+    .await;
+
+    let registration = match registration {
+        Ok(r) => {
+            Licences::observe(host.kv, unix, Licence::P1, &r);
+            take(&mut unavailable, "registration", false, &r).then(|| {
+                json!({
+                    "isMfaRegistered": r.body.get("isMfaRegistered"),
+                    "isMfaCapable": r.body.get("isMfaCapable"),
+                    "methodsRegistered": r.body.get("methodsRegistered"),
+                })
+            })
+        }
+        Err(e) => {
+            unavailable.push(reason("registration", false, Err(&e)));
+            None
+        }
+    };
+    let failures = match failures {
+        Some(Ok(f)) => Some(f),
+        Some(Err(e)) => {
+            unavailable.push(reason("signIns", false, Err(&e)));
+            None
+        }
+        None => None,
+    };
+    let memberships = memberships.map_err(|u| unavailable.push(u)).ok();
     let in_scope = match (&policy, &memberships) {
         (Some(p), Some(m)) => {
             let ids: Vec<&str> = m.iter().map(|(id, _)| id.as_str()).collect();
@@ -470,36 +578,30 @@ async fn read(
         }
         _ => None,
     };
-    let holders = match cached_holders {
-        Some(h) => Ok(h),
-        None => match role_answers.iter().find(|r| !r.is_success()) {
-            Some(refused) => Err(reason("protection", false, Ok(refused))),
-            None => privileged::from_answers(graph, host, unix, role_answers)
-                .await
-                .map_err(|e| reason("protection", false, Err(&e))),
-        },
-    };
-    let protection = match &memberships {
-        Some(m) => match holders {
-            Ok(holders) => Some(privileged::reasons(&user, m, &holders, config)),
-            Err(u) => {
-                unavailable.push(u);
-                None
-            }
-        },
-        None => {
+    let (protection, pim) = match (&memberships, holders) {
+        (Some(m), Ok(holders)) => (
+            Some(privileged::reasons(&user, m, &holders, config)),
+            Some(holders.pim),
+        ),
+        (_, Err(u)) => {
+            unavailable.push(u);
+            (None, None)
+        }
+        (None, Ok(_)) => {
             unavailable.push(Unavailable {
                 source: "protection",
                 reason: "memberships_unavailable",
                 graph_error_code: None,
+                permission: None,
             });
-            None
+            (None, None)
         }
     };
     Ok((
         Evidence {
             user,
             protection,
+            pim,
             methods,
             default_hint,
             registration,
@@ -558,7 +660,11 @@ fn answer(
         "user": e.user.summary,
         "accountEnabled": e.user.account_enabled,
         "userType": e.user.user_type,
-        "protected": e.protection.as_ref().map(|r| json!({ "isProtected": !r.is_empty(), "reasons": r })),
+        "protected": e.protection.as_ref().map(|r| json!({
+            "isProtected": !r.is_empty(),
+            "reasons": r,
+            "pim": e.pim,
+        })),
         "methods": methods,
         "registration": e.registration,
         "temporaryAccessPass": {
@@ -666,6 +772,7 @@ mod tests {
                 other_mails: vec![],
             },
             protection: Some(vec![]),
+            pim: None,
             methods: Some(methods),
             default_hint: None,
             registration: None,

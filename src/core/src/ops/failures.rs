@@ -6,6 +6,8 @@
 //! retried within the request's budget; when the budget runs out after at
 //! least one page, the answer is what was read, `truncated: true`.
 
+use crate::graph::licences::{self, Licence, Licences};
+use crate::graph::permissions;
 use http::header::{HeaderValue, ACCEPT, CONTENT_TYPE};
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -155,6 +157,7 @@ fn wants_csv(req: &Request, q: &FailuresQuery) -> bool {
 /// ran out after the first page (spent between pages, or throttled past it).
 async fn read(
     graph: &GraphClient<'_>,
+    host: &Host<'_>,
     q: &FailuresQuery,
 ) -> Result<(Aggregate, bool, u32), GraphError> {
     let mut agg = Aggregate::default();
@@ -165,16 +168,21 @@ async fn read(
             &q.error_codes,
             q.user.as_ref(),
         ))
-        .await?
-        .into_result()?;
+        .await?;
+    Licences::observe(
+        host.kv,
+        crate::types::unix_secs(host.clock.now()),
+        Licence::P1,
+        &first,
+    );
+    let first = first.into_read(&permissions::AUDIT_LOG_READ)?;
     let (pages, truncated) = signins::fold_pages(graph, &first.body, &mut agg).await?;
     Ok((agg, truncated, pages))
 }
 
 fn licence_problem(e: GraphError) -> Problem {
     match &e {
-        GraphError::Status { status: 403, code: Some(c), .. }
-            if c == "Authentication_RequestFromNonPremiumTenantOrB2CTenant" =>
+        GraphError::Status { status: 403, code: Some(c), .. } if c == licences::P1_REQUIRED =>
         {
             Problem::new(
                 ErrorCode::PremiumLicenseRequired,
@@ -195,7 +203,7 @@ pub async fn serve(
     let now = Instant::from_system(host.clock.now());
     let q = FailuresQuery::parse(req.uri().query().unwrap_or(""), now)?;
     let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
-    let (agg, truncated, pages) = read(&graph, &q).await.map_err(licence_problem)?;
+    let (agg, truncated, pages) = read(&graph, host, &q).await.map_err(licence_problem)?;
     let scanned = agg.scanned;
     let users = agg.into_sorted(q.min_failures);
 

@@ -117,7 +117,6 @@ impl Operation for IssueTap {
 
         // Replace explicitly rather than relying on Graph's silent swap
         // (FACTS §3), so the answer can say what was replaced.
-        let path = tap::methods_path(&user.summary.id);
         for old in &existing {
             let (version, delete) = MethodType::TemporaryAccessPass
                 .delete_path(&user.summary.id, &old.id)
@@ -141,28 +140,22 @@ impl Operation for IssueTap {
             }
         }
         let start = input.start_date_time.map(Instant::to_rfc3339);
-        let created = cx
-            .graph
-            .send(
-                crate::graph::Version::V1,
-                "POST",
-                &path,
-                Some(&tap::create_body(lifetime, usable_once, start.as_deref())),
-            )
-            .await
-            .and_then(tap::parse_created)
-            .map_err(|e: GraphError| {
-                // A connection lost after the request was sent may have
-                // created a pass nobody will see: say so, and how to settle it.
-                let lost = matches!(e, GraphError::Unreachable(_));
-                let mut r = Refusal::graph(e).about(&summary);
-                r = match (lost, existing.is_empty()) {
-                    (true, _) => r.changed("unknown: the connection to Graph failed during the create, which may have made a pass; retry with replaceExisting: true to end with exactly one"),
-                    (false, false) => r.changed("the existing pass was deleted; no new pass was created"),
-                    (false, true) => r,
-                };
-                r
-            })?;
+        let body = tap::create_body(lifetime, usable_once, start.as_deref());
+        let tap::Creation { pass: created, lost } =
+            tap::create(cx.graph, &user.summary.id, &body)
+                .await
+                .map_err(|e: GraphError| {
+                    // No clear answer twice, or a lost connection while
+                    // settling: a pass nobody will see may exist.
+                    let unknown =
+                        matches!(e, GraphError::Unreachable(_) | GraphError::Ambiguous { .. });
+                    let r = Refusal::graph(e).about(&summary);
+                    match (unknown, existing.is_empty()) {
+                        (true, _) => r.changed("unknown: Graph gave no clear answer to the create, which may have made a pass; retry with replaceExisting: true to end with exactly one"),
+                        (false, false) => r.changed("the existing pass was deleted; no new pass was created"),
+                        (false, true) => r,
+                    }
+                })?;
 
         let start_at = created
             .start_date_time
@@ -173,6 +166,11 @@ impl Operation for IssueTap {
         if user.is_guest() {
             warnings
                 .push("the user is a guest: their home tenant may enforce its own MFA".to_string());
+        }
+        if !lost.is_empty() {
+            warnings.push(
+                "Graph gave no clear answer to the first create; the pass it had made (its code never arrived) was deleted and this one issued".to_string(),
+            );
         }
         if created.is_usable == Some(false) {
             warnings.push(format!(
@@ -219,6 +217,7 @@ impl Operation for IssueTap {
                 "lifetimeInMinutes": created.lifetime_in_minutes,
                 "isUsableOnce": created.is_usable_once,
                 "replaced": existing.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
+                "lostAndDeleted": lost,
                 "protected": !reasons.is_empty(),
             }),
             no_store: true,

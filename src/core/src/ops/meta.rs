@@ -10,7 +10,12 @@ use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
+use crate::auth;
+use crate::graph::licences::Licences;
+use crate::graph::permissions::{self, Need};
 use crate::graph::token;
+use crate::service::Request;
+use crate::types::Scope;
 use crate::ports::Host;
 use crate::store::{installation, schema};
 use crate::types::rfc3339;
@@ -21,9 +26,21 @@ pub fn healthz() -> Response {
 }
 
 /// Readiness: everything a mutating operation needs is in place. Names a bad
-/// variable (never its value) with `500 misconfigured`.
-pub async fn readyz(host: &Host<'_>) -> Result<Response, Problem> {
+/// variable (never its value) with `500 misconfigured`. What the app
+/// registration can do (granted permissions per operation, licences) is
+/// shown only to a caller holding `audit:read`; anonymous probes get the
+/// status alone. A missing permission does not make the app unready: that
+/// operation answers `500 permission_missing` itself.
+pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
     let config = Config::load(host.variables).map_err(misconfigured)?;
+    // A probe without credentials is welcome; wrong credentials are not.
+    let viewer = match req.headers().contains_key(http::header::AUTHORIZATION) {
+        false => None,
+        true => Some(
+            auth::authenticate(&config, req.headers(), &[], host)
+                .map_err(|e| e.to_problem())?,
+        ),
+    };
     let now = rfc3339(host.clock.now());
     let install = installation::ensure(host.kv, host.entropy, &now).map_err(|e| {
         Problem::new(
@@ -33,10 +50,24 @@ pub async fn readyz(host: &Host<'_>) -> Result<Response, Problem> {
     })?;
     let version = schema::migrate(host.db, &now)
         .map_err(|e| Problem::new(ErrorCode::StorageUnavailable, format!("database: {e}")))?;
-    let migrated_at = schema::applied_at(host.db, version).ok().flatten();
     let token = token::app_token(&config, host, DEFAULT_BUDGET)
         .await
         .map_err(|e| e.to_problem())?;
+    if !viewer.is_some_and(|c| c.has(Scope::AuditRead)) {
+        return Ok(response::json(StatusCode::OK, &json!({ "status": "ready" })));
+    }
+    let migrated_at = schema::applied_at(host.db, version).ok().flatten();
+    let licences = Licences::load(host.kv, crate::types::unix_secs(host.clock.now()));
+    let operations: serde_json::Map<String, serde_json::Value> = Need::ALL
+        .iter()
+        .map(|n| {
+            let line = match &token.granted {
+                Some(g) => json!(permissions::readiness(*n, g, licences.p2)),
+                None => json!("unknown"),
+            };
+            (n.as_str().to_string(), line)
+        })
+        .collect();
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -44,6 +75,8 @@ pub async fn readyz(host: &Host<'_>) -> Result<Response, Problem> {
             "installation": install,
             "schema": { "version": version, "migratedAt": migrated_at },
             "graph": { "token": "ok", "cached": token.cached },
+            "permissions": { "granted": token.granted, "operations": operations },
+            "licences": licences,
         }),
     ))
 }

@@ -27,6 +27,8 @@ use crate::audit::{self, AuditEntry, Outcome};
 use crate::auth::{self, rate_limit, Caller, CredentialKind};
 use crate::config::{Config, MutatingOperation, NotifyRecipient, VerificationRequirement};
 use crate::graph::client::DEFAULT_BUDGET;
+use crate::graph::licences::Licences;
+use crate::graph::permissions::Need;
 use crate::graph::privileged::{self, ProtectionReason};
 use crate::graph::users::{self, DirectoryUser, UserSummary};
 use crate::graph::{mail, BatchRequest, GraphClient, GraphError, GraphResponse};
@@ -227,8 +229,9 @@ impl Context<'_> {
 
         let user = self.resolve_user(asked, user)?;
         let summary = Some(user.summary.clone());
-        let memberships =
-            users::parse_memberships(memberships).map_err(|e| Refusal::graph(e).about(&summary))?;
+        let memberships = users::all_memberships(self.graph, memberships)
+            .await
+            .map_err(|e| Refusal::graph(e).about(&summary))?;
         let holders = privileged::role_holders(self.graph, self.host, self.now_unix())
             .await
             .map_err(|e| Refusal::graph(e).about(&summary))?;
@@ -653,6 +656,7 @@ async fn pipeline<O: Operation>(
         }
     }
 
+    require_permissions(host, graph, O::OPERATION).await?;
     let cx = Context {
         host,
         config,
@@ -661,4 +665,36 @@ async fn pipeline<O: Operation>(
         operation: O::OPERATION,
     };
     O::act(&cx, input).await.map(Answer::Done)
+}
+
+/// Refuses an operation whose Graph permissions the app's token does not
+/// carry (`500 permission_missing`, naming them), before any Graph call
+/// that could change something. A token that does not say (not a JWT) is
+/// let through: Graph's own 403 then names the permission.
+async fn require_permissions(
+    host: &Host<'_>,
+    graph: &GraphClient<'_>,
+    op: MutatingOperation,
+) -> Result<(), Refusal> {
+    let Some(granted) = graph.granted().await.map_err(Refusal::graph)? else {
+        return Ok(());
+    };
+    let p2 = Licences::load(host.kv, unix(host)).p2;
+    let missing = Need::from(op).missing(&granted, p2);
+    let Some(first) = missing.first() else {
+        return Ok(());
+    };
+    Err(Refusal::refused(
+        Problem::new(
+            ErrorCode::PermissionMissing,
+            format!(
+                "the app registration lacks the Graph application permission{} {}: grant {} with admin consent; nothing was changed",
+                if missing.len() > 1 { "s" } else { "" },
+                missing.join(", "),
+                if missing.len() > 1 { "them" } else { "it" },
+            ),
+        )
+        .with("permission", *first)
+        .with("missing", json!(missing)),
+    ))
 }

@@ -302,6 +302,14 @@ impl Operation for ResetMfa {
     }
 }
 
+/// Pauses between confirming re-reads while a removed method is still
+/// listed (replication lag): at most three reads, 3 s in all.
+const CONFIRM_WAITS: [std::time::Duration; 3] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(2),
+    std::time::Duration::ZERO,
+];
+
 /// Confirms by re-reading, then answers `200`, or `502 partial_reset` /
 /// `503 graph_throttled` with the same three lists.
 #[allow(clippy::too_many_arguments)]
@@ -321,10 +329,27 @@ async fn finish(
         None
     } else {
         let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
-        methods::read_all(cx.graph, target.id(), None, hardware)
-            .await
-            .ok()
-            .map(|(all, _)| all)
+        let still_listed = |all: &[Method]| {
+            sweep
+                .removed
+                .iter()
+                .any(|m| all.iter().any(|a| a.id.eq_ignore_ascii_case(&m.id)))
+        };
+        // Graph's directory is eventually consistent: a replica may list a
+        // method a moment after its 204. Look again, briefly and within
+        // the budget, before calling a removal failed.
+        let mut after = None;
+        for wait in CONFIRM_WAITS {
+            after = methods::read_all(cx.graph, target.id(), None, hardware)
+                .await
+                .ok()
+                .map(|(all, _)| all);
+            match &after {
+                Some(all) if still_listed(all) && cx.graph.pause(wait) => continue,
+                _ => break,
+            }
+        }
+        after
     };
     let after = match after {
         Some(all) => {
