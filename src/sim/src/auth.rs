@@ -194,20 +194,20 @@ pub fn issue_token(
             format!("The provided value for the input parameter scope is not valid because it contains more than one resource. Scope {scope} is not valid."),
         ));
     }
-    if scopes.len() != 1 || !accepted.iter().any(|a| a.eq_ignore_ascii_case(scopes[0])) {
+    let Some(resource) = accepted
+        .iter()
+        .find(|a| scopes.len() == 1 && a.eq_ignore_ascii_case(scopes[0]))
+        .map(|a| a.trim_end_matches("/.default").to_string())
+    else {
         return Err(aad(
             400,
             "invalid_scope",
             70011,
             format!("The provided request must include a 'scope' input parameter. The provided value for the input parameter 'scope' is not valid. The scope {scope} is not valid."),
         ));
-    }
+    };
     let now = st.now();
-    let token = format!(
-        "simtok.{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
+    let token = jwt(st, &app, &resource, now);
     st.tokens.insert(
         token.clone(),
         Token {
@@ -223,6 +223,65 @@ pub fn issue_token(
         "ext_expires_in": app.token_lifetime_seconds,
         "access_token": token,
     }))
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn random_bytes(n: usize) -> Vec<u8> {
+    use rand::RngCore;
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    b
+}
+
+/// An app-only access token shaped like Entra's v1.0 tokens for Graph: a JWT whose `roles`
+/// claim lists the granted application permissions and is absent when there are none
+/// ("Claims are present only if a value exists to fill it":
+/// https://learn.microsoft.com/entra/identity-platform/access-token-claims-reference).
+/// The signature is random bytes: Graph tokens are opaque to clients, who must not
+/// validate them ("you can't validate tokens for Microsoft Graph … due to their proprietary
+/// format": https://learn.microsoft.com/entra/identity-platform/access-tokens). Graph-sim
+/// looks a token up by the whole string, so a client that edits the payload gets a 401.
+pub fn jwt(
+    st: &State,
+    app: &crate::state::App,
+    resource: &str,
+    now: time::OffsetDateTime,
+) -> String {
+    let tid = &st.tenant.id;
+    let iss = format!("https://sts.windows.net/{tid}/");
+    let iat = now.unix_timestamp();
+    let header = json!({ "typ": "JWT", "alg": "RS256", "kid": "sim" });
+    let mut claims = Map::new();
+    claims.insert("aud".into(), json!(resource));
+    claims.insert("iss".into(), json!(iss));
+    claims.insert("iat".into(), json!(iat));
+    claims.insert("nbf".into(), json!(iat));
+    claims.insert("exp".into(), json!(iat + app.token_lifetime_seconds));
+    claims.insert("aio".into(), json!(b64url(&random_bytes(48))));
+    claims.insert("appid".into(), json!(app.client_id));
+    claims.insert("appidacr".into(), json!("1"));
+    claims.insert("idp".into(), json!(iss));
+    claims.insert("oid".into(), json!(app.service_principal_id));
+    claims.insert(
+        "rh".into(),
+        json!(format!("0.A{}.", b64url(&random_bytes(30)))),
+    );
+    if !app.permissions.is_empty() {
+        claims.insert("roles".into(), json!(app.permissions));
+    }
+    claims.insert("sub".into(), json!(app.service_principal_id));
+    claims.insert("tid".into(), json!(tid));
+    claims.insert("uti".into(), json!(b64url(&random_bytes(16))));
+    claims.insert("ver".into(), json!("1.0"));
+    format!(
+        "{}.{}.{}",
+        b64url(header.to_string().as_bytes()),
+        b64url(Value::Object(claims).to_string().as_bytes()),
+        b64url(&random_bytes(256))
+    )
 }
 
 fn invalid_token(message: &str) -> GraphError {
@@ -248,9 +307,13 @@ pub fn check_bearer(
     }
     let tok = tok.trim();
     let Some(t) = st.tokens.get(tok) else {
-        return Err(invalid_token(
-            "IDX14100: JWT is not well formed, there are no dots (.). The token needs to be in JWS or JWE Compact Serialization Format.",
-        ));
+        if !tok.contains('.') {
+            return Err(invalid_token(
+                "IDX14100: JWT is not well formed, there are no dots (.). The token needs to be in JWS or JWE Compact Serialization Format.",
+            ));
+        }
+        // A JWT this tenant never issued (or one a client edited); Graph's exact text unconfirmed.
+        return Err(invalid_token("Access token validation failure."));
     };
     if st.now() >= t.expires_at {
         return Err(invalid_token(
@@ -346,6 +409,36 @@ pub fn required(method: &str, segs: &[&str]) -> Vec<Vec<&'static str>> {
             "RoleManagement.ReadWrite.Directory",
             "Directory.Read.All",
         ]),
+        // https://learn.microsoft.com/graph/api/group-list
+        ["groups"] => any_of(&[
+            "GroupMember.Read.All",
+            "Group.Read.All",
+            "Directory.Read.All",
+            "Group.ReadWrite.All",
+            "Directory.ReadWrite.All",
+        ]),
+        // https://learn.microsoft.com/graph/api/group-list-owners
+        ["groups", _, "owners"] => any_of(&[
+            "GroupMember.Read.All",
+            "Group.Read.All",
+            "GroupMember.ReadWrite.All",
+            "Group.ReadWrite.All",
+            "Directory.Read.All",
+        ]),
+        // https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-eligibilityscheduleinstances
+        ["identityGovernance", "privilegedAccess", "group", "eligibilityScheduleInstances"] => {
+            any_of(&[
+                "PrivilegedEligibilitySchedule.Read.AzureADGroup",
+                "PrivilegedEligibilitySchedule.ReadWrite.AzureADGroup",
+            ])
+        }
+        // https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-assignmentscheduleinstances
+        ["identityGovernance", "privilegedAccess", "group", "assignmentScheduleInstances"] => {
+            any_of(&[
+                "PrivilegedAssignmentSchedule.Read.AzureADGroup",
+                "PrivilegedAssignmentSchedule.ReadWrite.AzureADGroup",
+            ])
+        }
         ["groups", ..] => any_of(&[
             "GroupMember.ReadBasic.All",
             "GroupMember.Read.All",

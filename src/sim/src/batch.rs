@@ -279,20 +279,20 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
         log(&mut st, info(), resp.status, code);
         resp
     };
-    if fault.as_ref().is_some_and(|f| f.connection_reset) {
+    let commit = fault.as_ref().is_some_and(|f| f.commit);
+    if fault.as_ref().is_some_and(|f| f.connection_reset) && !commit {
         let mut st = sim.lock();
         log(&mut st, info(), 0, Some("connectionReset".into()));
-        return GraphResp {
-            status: 0,
-            headers: vec![],
-            body: None,
-            drop: true,
-        };
+        return graph::dropped();
     }
     if let Err(e) = auth {
         return finish(Err(e));
     }
-    if let Some(e) = fault.as_ref().and_then(graph::fault_error) {
+    if let Some(e) = fault
+        .as_ref()
+        .filter(|f| !f.commit)
+        .and_then(graph::fault_error)
+    {
         return finish(Err(e));
     }
     if req.method != "POST" {
@@ -356,6 +356,17 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
         };
         statuses.insert(it.id.to_ascii_lowercase(), resp.status);
         responses.push(inner_response(&it.id, &resp));
+    }
+    // A committing fault on the envelope: every item ran, the answer is lost or replaced.
+    if let Some(f) = fault.as_ref().filter(|f| f.commit) {
+        if f.connection_reset {
+            let mut st = sim.lock();
+            log(&mut st, info(), 0, Some("connectionReset".into()));
+            return graph::dropped();
+        }
+        if let Some(e) = graph::fault_error(f) {
+            return finish(Err(e));
+        }
     }
     finish(Ok(Reply::ok(json!({ "responses": responses }))))
 }

@@ -1,5 +1,5 @@
 //! The control API under `/_sim/` (not Graph, never logged, no auth): health,
-//! reset, state, request log, faults, clock.
+//! reset, state, request log, faults, clock, quirks, app permissions.
 
 use std::sync::Arc;
 
@@ -13,6 +13,67 @@ fn bad(msg: impl Into<String>) -> (u16, Value) {
     (400, json!({ "error": msg.into() }))
 }
 
+/// `GET`/`POST /_sim/apps/{clientId}/permissions`: the app's granted application
+/// permissions; a change affects tokens issued afterwards (a token keeps its grants).
+fn app_permissions(sim: &Arc<Sim>, method: &str, rest: &str, body: &[u8]) -> (u16, Value) {
+    let Some(client_id) = rest.strip_suffix("/permissions") else {
+        return (
+            404,
+            json!({ "error": format!("no control endpoint {method} /_sim/apps/{rest}") }),
+        );
+    };
+    let client_id = percent_encoding::percent_decode_str(client_id)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut st = sim.lock();
+    let Some(app) = st
+        .apps
+        .iter_mut()
+        .find(|a| a.client_id.eq_ignore_ascii_case(&client_id))
+    else {
+        return (
+            404,
+            json!({ "error": format!("no app with client id {client_id}") }),
+        );
+    };
+    match method {
+        "GET" => {}
+        "POST" => {
+            let v: Value = match serde_json::from_slice(body) {
+                Ok(v) => v,
+                Err(e) => return bad(format!("body is not JSON: {e}")),
+            };
+            let Some(o) = v.as_object() else {
+                return bad("expected {\"permissions\": [\"…\"]}");
+            };
+            if let Some(k) = o.keys().find(|k| k.as_str() != "permissions") {
+                return bad(format!("unknown key '{k}' (allowed: permissions)"));
+            }
+            let Some(list) = o.get("permissions").and_then(Value::as_array) else {
+                return bad("permissions (array of strings) is required");
+            };
+            let mut perms = Vec::new();
+            for p in list {
+                match p.as_str() {
+                    Some(s) if !s.trim().is_empty() => perms.push(s.to_string()),
+                    _ => return bad("permissions must be non-empty strings"),
+                }
+            }
+            app.permissions = perms;
+        }
+        _ => {
+            return (
+                404,
+                json!({ "error": format!("no control endpoint {method} /_sim/apps/{rest}") }),
+            )
+        }
+    }
+    (
+        200,
+        json!({ "clientId": app.client_id, "permissions": app.permissions }),
+    )
+}
+
 pub fn handle(
     sim: &Arc<Sim>,
     method: &str,
@@ -24,8 +85,41 @@ pub fn handle(
     let parsed = || -> Result<Value, (u16, Value)> {
         serde_json::from_slice(body).map_err(|e| bad(format!("body is not JSON: {e}")))
     };
+    if let Some(rest) = path.strip_prefix("/_sim/apps/") {
+        return app_permissions(sim, method, rest, body);
+    }
     match (method, path) {
         ("GET", "/_sim/health") => (200, json!({ "status": "ok" })),
+        ("GET", "/_sim/quirks") => (200, sim.lock().quirks.to_json()),
+        ("POST", "/_sim/quirks") => {
+            let v = match parsed() {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let Some(o) = v.as_object() else {
+                return bad("quirks: expected a JSON object");
+            };
+            const KEYS: [&str; 3] = ["membershipPageSize", "rolePageSize", "replicationLagReads"];
+            if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
+                return bad(format!(
+                    "quirks: unknown key '{k}' (allowed: {})",
+                    KEYS.join(", ")
+                ));
+            }
+            let mut st = sim.lock();
+            // Keys not sent keep their value; `null` clears a page size.
+            let mut merged = st.quirks.to_json();
+            for (k, val) in o {
+                merged[k] = val.clone();
+            }
+            match fixture::quirks_from(merged.as_object().expect("object"), "quirks") {
+                Ok(q) => {
+                    st.quirks = q;
+                    (200, q.to_json())
+                }
+                Err(e) => bad(format!("{e:#}")),
+            }
+        }
         ("POST", "/_sim/reset") => {
             // No body, or `{}`, re-seeds from the fixture file.
             let empty_object = serde_json::from_slice::<Value>(body)

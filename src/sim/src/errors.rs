@@ -61,6 +61,18 @@ impl GraphError {
         )
     }
 
+    /// PIM reads on a tenant without Entra ID P2 / ID Governance, as observed in
+    /// https://github.com/maester365/maester/issues/1421 (v1.0 roleEligibilityScheduleInstances;
+    /// also reported for PIM for Groups and roleAssignmentScheduleInstances:
+    /// https://github.com/cisagov/ScubaGear/issues/981).
+    pub fn p2_required() -> Self {
+        Self::new(
+            400,
+            "AadPremiumLicenseRequired",
+            "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license.",
+        )
+    }
+
     pub fn unsupported_query(message: impl Into<String>) -> Self {
         Self::new(400, "Request_UnsupportedQuery", message)
     }

@@ -4,7 +4,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 /// One queued fault; applies to the next `count` matching requests, top-level or
-/// inside a `$batch` (rule 12), without touching state.
+/// inside a `$batch` (rule 12), without touching state — unless `commit` is set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Fault {
@@ -26,6 +26,12 @@ pub struct Fault {
     pub latency_ms: u64,
     #[serde(default)]
     pub connection_reset: bool,
+    /// The request runs normally (its write takes effect) and only its answer is replaced
+    /// by `status` or a dropped connection: the ambiguous failure of a 504 Gateway Timeout,
+    /// "did not receive a timely response from the upstream server"
+    /// (https://learn.microsoft.com/graph/errors), after the backend committed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub commit: bool,
     #[serde(skip)]
     pub regex: Option<Regex>,
 }
@@ -42,6 +48,9 @@ impl Fault {
         }
         if self.status.is_none() && self.latency_ms == 0 && !self.connection_reset {
             return Err("a fault needs status, latencyMs or connectionReset".into());
+        }
+        if self.commit && self.status.is_none() && !self.connection_reset {
+            return Err("commit needs status or connectionReset (the answer it replaces)".into());
         }
         if let Some(s) = self.status {
             if !(400..=599).contains(&s) {

@@ -370,8 +370,9 @@ fn lookup<'a>(item: &'a Value, path: &str) -> &'a Value {
     cur
 }
 
-fn cmp_values(v: &Value, lit: &Lit) -> Option<std::cmp::Ordering> {
+fn cmp_values(v: &Value, lit: &Lit, exact: bool) -> Option<std::cmp::Ordering> {
     match lit {
+        Lit::Str(s) if exact => v.as_str().map(|x| x.cmp(s.as_str())),
         Lit::Str(s) => v.as_str().map(|x| x.to_lowercase().cmp(&s.to_lowercase())),
         Lit::Int(i) => v.as_i64().map(|x| x.cmp(i)),
         Lit::Float(f) => v.as_f64().and_then(|x| x.partial_cmp(f)),
@@ -385,28 +386,35 @@ fn cmp_values(v: &Value, lit: &Lit) -> Option<std::cmp::Ordering> {
     }
 }
 
+/// Evaluates a filter; string comparisons ignore case (Graph's directory behaviour).
 pub fn eval(e: &Expr, item: &Value) -> bool {
+    eval_case(e, item, &[])
+}
+
+/// Like [`eval`], but string comparisons on the `exact` properties are case-sensitive
+/// (sign-in `userPrincipalName`: https://github.com/microsoftgraph/microsoft-graph-docs/issues/13684).
+pub fn eval_case(e: &Expr, item: &Value, exact: &[&str]) -> bool {
     use std::cmp::Ordering::*;
+    let is_exact = |p: &str| exact.iter().any(|x| x.eq_ignore_ascii_case(p));
     match e {
-        Expr::And(a, b) => eval(a, item) && eval(b, item),
-        Expr::Or(a, b) => eval(a, item) || eval(b, item),
-        Expr::Not(a) => !eval(a, item),
+        Expr::And(a, b) => eval_case(a, item, exact) && eval_case(b, item, exact),
+        Expr::Or(a, b) => eval_case(a, item, exact) || eval_case(b, item, exact),
+        Expr::Not(a) => !eval_case(a, item, exact),
         Expr::Cmp { prop, op, lit } => {
             let v = lookup(item, prop);
             if v.is_array() {
                 // Collections (e.g. otherMails) match when any element does.
                 return v.as_array().into_iter().flatten().any(|x| {
-                    eval(
-                        &Expr::Cmp {
-                            prop: String::new(),
-                            op: *op,
-                            lit: lit.clone(),
-                        },
-                        &serde_json::json!({ "": x }),
-                    )
+                    let inner = Expr::Cmp {
+                        prop: String::new(),
+                        op: *op,
+                        lit: lit.clone(),
+                    };
+                    let exact_inner: &[&str] = if is_exact(prop) { &[""] } else { &[] };
+                    eval_case(&inner, &serde_json::json!({ "": x }), exact_inner)
                 });
             }
-            let Some(o) = cmp_values(v, lit) else {
+            let Some(o) = cmp_values(v, lit, is_exact(prop)) else {
                 return *op == Op::Ne;
             };
             match op {
@@ -421,15 +429,16 @@ pub fn eval(e: &Expr, item: &Value) -> bool {
         Expr::In { prop, list } => {
             let v = lookup(item, prop);
             list.iter()
-                .any(|l| cmp_values(v, l) == Some(std::cmp::Ordering::Equal))
+                .any(|l| cmp_values(v, l, is_exact(prop)) == Some(std::cmp::Ordering::Equal))
         }
         Expr::Func { name, prop, lit } => {
-            let v = lookup(item, prop)
-                .as_str()
-                .unwrap_or_default()
-                .to_lowercase();
+            let raw = lookup(item, prop).as_str().unwrap_or_default();
             let Lit::Str(s) = lit else { return false };
-            let s = s.to_lowercase();
+            let (v, s) = if is_exact(prop) {
+                (raw.to_string(), s.clone())
+            } else {
+                (raw.to_lowercase(), s.to_lowercase())
+            };
             match name.as_str() {
                 "startswith" => v.starts_with(&s),
                 "endswith" => v.ends_with(&s),
@@ -473,6 +482,18 @@ mod tests {
         assert!(check(&e, &SIGNINS).is_err());
         assert!(parse("userId eq").is_err());
         assert!(parse("(userId eq 'a'").is_err());
+    }
+
+    #[test]
+    fn exact_properties_compare_case_sensitively() {
+        let item = json!({"userPrincipalName": "bob@contoso.com"});
+        let eq = parse("userPrincipalName eq 'Bob@contoso.com'").unwrap();
+        assert!(eval(&eq, &item));
+        assert!(!eval_case(&eq, &item, &["userPrincipalName"]));
+        let sw = parse("startswith(userPrincipalName,'BOB')").unwrap();
+        assert!(!eval_case(&sw, &item, &["userPrincipalName"]));
+        let sw = parse("startswith(userPrincipalName,'bob')").unwrap();
+        assert!(eval_case(&sw, &item, &["userPrincipalName"]));
     }
 
     #[test]

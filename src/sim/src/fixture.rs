@@ -10,7 +10,10 @@ use time::OffsetDateTime;
 
 use crate::clock::{self, Clock};
 use crate::openapi::spec;
-use crate::state::{App, Group, Kind, Method, RoleDefinition, State, Tenant, ThrottleCfg, User};
+use crate::state::{
+    App, Group, Kind, Method, PimGroupSchedule, Quirks, RoleDefinition, State, Tenant, ThrottleCfg,
+    User,
+};
 
 /// Fixed ids (FACTS §4, §5).
 pub const PASSWORD_METHOD_ID: &str = "28c10230-6103-485e-b985-444c60001490";
@@ -356,6 +359,142 @@ fn load_user(v: &Value, i: usize, seq: &mut i64, now: OffsetDateTime) -> Result<
     })
 }
 
+/// A stable UUID from some names (service principal ids and the like).
+pub fn stable_uuid(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.to_ascii_lowercase().as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    uuid::Builder::from_random_bytes(b).into_uuid().to_string()
+}
+
+fn opt_page_size(v: Option<&Value>, key: &str, ctx: &str) -> Result<Option<usize>> {
+    match v {
+        None | Some(Value::Null) => Ok(None),
+        Some(x) => match x.as_u64() {
+            Some(n) if n >= 1 => Ok(Some(n as usize)),
+            _ => bail!("{ctx}: '{key}' must be an integer >= 1 or null"),
+        },
+    }
+}
+
+/// `membershipPageSize`, `rolePageSize`, `replicationLagReads` from the tenant block.
+pub fn quirks_from(o: &Map<String, Value>, ctx: &str) -> Result<Quirks> {
+    let lag = match o.get("replicationLagReads") {
+        None | Some(Value::Null) => 0,
+        Some(x) => x
+            .as_u64()
+            .filter(|n| *n <= u64::from(u32::MAX))
+            .ok_or_else(|| anyhow!("{ctx}: 'replicationLagReads' must be an integer >= 0"))?
+            as u32,
+    };
+    Ok(Quirks {
+        membership_page_size: opt_page_size(
+            o.get("membershipPageSize"),
+            "membershipPageSize",
+            ctx,
+        )?,
+        role_page_size: opt_page_size(o.get("rolePageSize"), "rolePageSize", ctx)?,
+        replication_lag_reads: lag,
+    })
+}
+
+/// `pimGroupEligibilities` / `pimGroupAssignments`: PIM for Groups schedules. An active
+/// assignment *is* the membership or ownership (PIM for Groups writes it), so an assignment's
+/// principal must also be listed in the group's `members` / `owners`; an eligibility must not
+/// make anyone a member.
+fn load_pim_groups(
+    root: &Map<String, Value>,
+    key: &str,
+    assignment: bool,
+    users: &[User],
+    groups: &[Group],
+    now: OffsetDateTime,
+) -> Result<Vec<PimGroupSchedule>> {
+    let mut out = Vec::new();
+    for (i, v) in arr(root, key).iter().enumerate() {
+        let ctx = format!("{key}[{i}]");
+        let o = obj(v, &ctx)?;
+        let mut allowed = vec![
+            "id",
+            "groupId",
+            "principalId",
+            "accessId",
+            "startDateTime",
+            "endDateTime",
+        ];
+        if assignment {
+            allowed.push("assignmentType");
+        }
+        only(o, &allowed, &ctx)?;
+        let group_id = req_str(o, "groupId", &ctx)?;
+        let principal_id = req_str(o, "principalId", &ctx)?;
+        let access_id = req_str(o, "accessId", &ctx)?;
+        if access_id != "member" && access_id != "owner" {
+            bail!("{ctx}: accessId must be member or owner, not {access_id}");
+        }
+        let g = groups
+            .iter()
+            .find(|g| g.id().eq_ignore_ascii_case(&group_id))
+            .ok_or_else(|| anyhow!("{ctx}: unknown groupId {group_id}"))?;
+        let known = users
+            .iter()
+            .any(|u| u.id().eq_ignore_ascii_case(&principal_id))
+            || groups
+                .iter()
+                .any(|x| x.id().eq_ignore_ascii_case(&principal_id));
+        if !known {
+            bail!("{ctx}: unknown principalId {principal_id}");
+        }
+        if assignment {
+            let list = if access_id == "member" {
+                &g.members
+            } else {
+                &g.owners
+            };
+            if !list.iter().any(|m| m.eq_ignore_ascii_case(&principal_id)) {
+                bail!("{ctx}: an active {access_id} assignment needs {principal_id} in the group's {access_id}s");
+            }
+        }
+        let assignment_type = match o.get("assignmentType").and_then(Value::as_str) {
+            None if assignment => Some("assigned".to_string()),
+            None => None,
+            Some(t @ ("assigned" | "activated")) => Some(t.to_string()),
+            Some(t) => bail!("{ctx}: assignmentType must be assigned or activated, not {t}"),
+        };
+        let time = |k: &str| -> Result<Option<OffsetDateTime>> {
+            match o.get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => clock::parse(s)
+                    .map(Some)
+                    .ok_or_else(|| anyhow!("{ctx}: '{k}' is not a date-time")),
+                Some(_) => bail!("{ctx}: '{k}' must be a date-time string"),
+            }
+        };
+        let start = time("startDateTime")?.or(Some(now - time::Duration::days(30)));
+        let id = o
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("{group_id}_{access_id}_{principal_id}"));
+        out.push(PimGroupSchedule {
+            id,
+            group_id: g.id().to_string(),
+            principal_id,
+            access_id,
+            start,
+            end: time("endDateTime")?,
+            assignment_type,
+        });
+    }
+    Ok(out)
+}
+
 /// Builds a fresh [`State`] from a fixture document, seeded at the current wall-clock time.
 pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
     let clock = Clock::default();
@@ -375,6 +514,8 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             "roleDefinitions",
             "roleAssignments",
             "roleEligibilitySchedules",
+            "pimGroupEligibilities",
+            "pimGroupAssignments",
             "authenticationMethodsPolicy",
             "signIns",
         ],
@@ -389,11 +530,16 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             "displayName",
             "verifiedDomains",
             "premium",
+            "premiumP2",
             "signInRetentionDays",
+            "membershipPageSize",
+            "rolePageSize",
+            "replicationLagReads",
         ],
         "tenant",
     )?;
     let premium = opt_bool(t, "premium", true);
+    let quirks = quirks_from(t, "tenant")?;
     let tenant = Tenant {
         id: req_str(t, "id", "tenant")?,
         display_name: req_str(t, "displayName", "tenant")?,
@@ -402,6 +548,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             .filter_map(|d| d.as_str().map(str::to_string))
             .collect(),
         premium,
+        premium_p2: opt_bool(t, "premiumP2", premium),
         sign_in_retention_days: t
             .get("signInRetentionDays")
             .and_then(Value::as_i64)
@@ -421,11 +568,18 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
                 "clientSecretExpired",
                 "permissions",
                 "tokenLifetimeSeconds",
+                "servicePrincipalId",
             ],
             &ctx,
         )?;
+        let client_id = req_str(a, "clientId", &ctx)?;
         apps.push(App {
-            client_id: req_str(a, "clientId", &ctx)?,
+            service_principal_id: a
+                .get("servicePrincipalId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .unwrap_or_else(|| stable_uuid(&["servicePrincipal", &tenant.id, &client_id])),
+            client_id,
             display_name: a
                 .get("displayName")
                 .and_then(Value::as_str)
@@ -467,13 +621,17 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         let ctx = format!("groups[{i}]");
         let g = obj(g, &ctx)?;
         let mut props = g.clone();
-        let members = props
-            .remove("members")
-            .and_then(|m| m.as_array().cloned())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|m| m.as_str().map(str::to_string))
-            .collect();
+        let mut ids = |key: &str| -> Vec<String> {
+            props
+                .remove(key)
+                .and_then(|m| m.as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        };
+        let members = ids("members");
+        let owners = ids("owners");
         req_str(&props, "id", &ctx)?;
         req_str(&props, "displayName", &ctx)?;
         spec()
@@ -484,7 +642,11 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         props.entry("isAssignableToRole").or_insert(json!(false));
         props.entry("groupTypes").or_insert(json!([]));
         props.entry("description").or_insert(Value::Null);
-        groups.push(Group { props, members });
+        groups.push(Group {
+            props,
+            members,
+            owners,
+        });
     }
 
     let mut seq = 0i64;
@@ -547,6 +709,20 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             })
             .collect()
     };
+    for g in &groups {
+        for o in &g.owners {
+            if !users.iter().any(|u| u.id().eq_ignore_ascii_case(o)) {
+                bail!(
+                    "groups: {} has unknown owner {o} (owners are users)",
+                    g.id()
+                );
+            }
+        }
+    }
+    let pim_group_eligibilities =
+        load_pim_groups(root, "pimGroupEligibilities", false, &users, &groups, now)?;
+    let pim_group_assignments =
+        load_pim_groups(root, "pimGroupAssignments", true, &users, &groups, now)?;
     let role_assignments = load_list("roleAssignments", "microsoft.graph.unifiedRoleAssignment")?;
     let role_eligibility_schedules = load_list(
         "roleEligibilitySchedules",
@@ -598,6 +774,14 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             .map_err(|e| anyhow!("signIns.events[{i}]: {e}"))?;
         sign_ins.push(Value::Object(ev));
     }
+    // Sign-in events carry the UPN in lower case whatever the directory's case
+    // (https://github.com/microsoftgraph/microsoft-graph-docs/issues/13684 ,
+    // https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/9049).
+    for ev in &mut sign_ins {
+        if let Some(Value::String(upn)) = ev.get_mut("userPrincipalName") {
+            *upn = upn.to_lowercase();
+        }
+    }
     sign_ins.sort_by_key(|s| {
         std::cmp::Reverse(
             s["createdDateTime"]
@@ -619,6 +803,10 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         role_definitions,
         role_assignments,
         role_eligibility_schedules,
+        pim_group_eligibilities,
+        pim_group_assignments,
+        quirks,
+        ghosts: Vec::new(),
         policy,
         configurations,
         sign_ins,

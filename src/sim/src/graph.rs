@@ -86,7 +86,7 @@ fn run(
     fault: Option<Fault>,
 ) -> GraphResult<Reply> {
     let (_, token) = auth?;
-    if let Some(e) = fault.as_ref().and_then(fault_error) {
+    if let Some(e) = fault.as_ref().filter(|f| !f.commit).and_then(fault_error) {
         return Err(e);
     }
     let version = match segs.first().map(String::as_str) {
@@ -264,18 +264,33 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
         request_id: &request_id,
         batch_parent: req.batch_parent,
     };
-    if fault.as_ref().is_some_and(|f| f.connection_reset) {
+    let commit = fault.as_ref().is_some_and(|f| f.commit);
+    if fault.as_ref().is_some_and(|f| f.connection_reset) && !commit {
         log(&mut st, info, 0, Some("connectionReset".into()));
-        return GraphResp {
-            status: 0,
-            headers: vec![],
-            body: None,
-            drop: true,
-        };
+        return dropped();
     }
-    let outcome = run(&mut st, &req, &segs, auth, fault);
+    let mut outcome = run(&mut st, &req, &segs, auth, fault.clone());
+    if let Some(f) = fault.as_ref().filter(|f| f.commit) {
+        // The request ran (state changed); only its answer is lost or replaced.
+        if f.connection_reset {
+            log(&mut st, info, 0, Some("connectionReset".into()));
+            return dropped();
+        }
+        if let Some(e) = fault_error(f) {
+            outcome = Err(e);
+        }
+    }
     let now = st.now();
     let (resp, code) = respond(outcome, now, &request_id, crid.as_deref());
     log(&mut st, info, resp.status, code);
     resp
+}
+
+pub fn dropped() -> GraphResp {
+    GraphResp {
+        status: 0,
+        headers: vec![],
+        body: None,
+        drop: true,
+    }
 }

@@ -38,6 +38,8 @@ use serde_json::Value;
 pub const DEMO_FIXTURE: &str = include_str!("../fixtures/demo.json");
 /// A tenant without Entra ID P1 (`fixtures/no-premium.json`).
 pub const NO_PREMIUM_FIXTURE: &str = include_str!("../fixtures/no-premium.json");
+/// The demo tenant with Entra ID P1 but not P2 (`fixtures/p1-only.json`): PIM reads answer 400.
+pub const P1_ONLY_FIXTURE: &str = include_str!("../fixtures/p1-only.json");
 
 /// Shared simulator: the tenant behind one lock, never held across an await.
 pub struct Sim {
@@ -119,4 +121,23 @@ pub fn spawn(fixture: Value, fixture_path: Option<PathBuf>) -> anyhow::Result<Ru
         base_url: base_url(addr),
         addr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `p1-only.json` is `demo.json` with `premiumP2: false` (and its own comment).
+    #[test]
+    fn p1_only_fixture_tracks_demo() {
+        let mut demo = fixture::parse(DEMO_FIXTURE).unwrap();
+        let mut p1 = fixture::parse(P1_ONLY_FIXTURE).unwrap();
+        assert_eq!(p1["tenant"]["premium"], true);
+        assert_eq!(p1["tenant"]["premiumP2"], false);
+        for f in [&mut demo, &mut p1] {
+            f.as_object_mut().unwrap().remove("$comment");
+            f["tenant"].as_object_mut().unwrap().remove("premiumP2");
+        }
+        assert_eq!(demo, p1, "p1-only.json drifted from demo.json");
+    }
 }

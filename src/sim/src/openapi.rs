@@ -43,6 +43,8 @@ pub struct Operation {
     pub headers: Vec<String>,
     pub body_schema: Option<Value>,
     pub response_schema: Option<Value>,
+    /// Item properties of a hand-described collection whose schema is not in the subset.
+    pub item_props: Option<&'static [&'static str]>,
 }
 
 impl Operation {
@@ -64,6 +66,8 @@ impl Operation {
 pub struct Route {
     pub version: Version,
     pub template: String,
+    /// `None` for paths of the OpenAPI subset; the documentation URL for hand-described ones.
+    pub source: Option<&'static str>,
     segs: Vec<Option<String>>,
     pub ops: Vec<Operation>,
 }
@@ -84,6 +88,111 @@ pub enum RouteMatch<'a> {
 }
 
 static SPEC: OnceLock<Spec> = OnceLock::new();
+
+/// Subset operations whose documentation allows fewer query options than the
+/// metadata-generated OpenAPI declares; the docs win. (template, method, options, source)
+const QUERY_OVERRIDES: &[(&str, &str, &[&str], &str)] = &[(
+    // "This method supports the $top, $skiptoken, and $filter OData query parameters"
+    // (https://learn.microsoft.com/graph/api/signin-list). `$select` is refused with
+    // "Query option 'Select' is not allowed. To allow it, set the 'AllowedQueryOptions'
+    // property on EnableQueryAttribute or QueryValidationSettings."
+    // (https://github.com/microsoftgraph/msgraph-sdk-powershell/issues/1251 ,
+    // https://github.com/microsoftgraph/microsoft-graph-devx-api/issues/1250).
+    // `$skiptoken` is implied by `$top` (`Operation::is_paged`).
+    "/auditLogs/signIns",
+    "GET",
+    &["$filter", "$top"],
+    "https://learn.microsoft.com/graph/api/signin-list",
+)];
+
+/// What a hand-described collection returns, for `$select`/`$orderby` checks.
+#[derive(Clone, Copy)]
+enum Items {
+    /// An entity type of the subset (`microsoft.graph.directoryObject` means the polymorphic union).
+    Entity(&'static str),
+    /// Property names, for types the subset does not carry.
+    Props(&'static [&'static str]),
+}
+
+struct Extra {
+    template: &'static str,
+    method: &'static str,
+    query: &'static [&'static str],
+    headers: &'static [&'static str],
+    items: Items,
+    source: &'static str,
+}
+
+const PIM_GROUP_ELIGIBILITY_PROPS: &[&str] = &[
+    "id",
+    "accessId",
+    "eligibilityScheduleId",
+    "endDateTime",
+    "groupId",
+    "memberType",
+    "principalId",
+    "startDateTime",
+];
+
+const PIM_GROUP_ASSIGNMENT_PROPS: &[&str] = &[
+    "id",
+    "accessId",
+    "assignmentScheduleId",
+    "assignmentType",
+    "endDateTime",
+    "groupId",
+    "memberType",
+    "principalId",
+    "startDateTime",
+];
+
+/// v1.0 paths the service uses that the subset (which cannot be regenerated here) lacks,
+/// described by hand from their documentation pages.
+const V1_EXTRAS: &[Extra] = &[
+    Extra {
+        // "supports the $count, $expand, $filter, $orderBy, $search, $select, and $top …
+        // $skip isn't supported. The default and maximum page sizes are 100 and 999".
+        template: "/groups",
+        method: "GET",
+        query: &[
+            "$count", "$expand", "$filter", "$orderby", "$search", "$select", "$top",
+        ],
+        headers: &["consistencylevel"],
+        items: Items::Entity("microsoft.graph.group"),
+        source: "https://learn.microsoft.com/graph/api/group-list",
+    },
+    Extra {
+        // "This method supports the OData Query Parameters"; owners are among the
+        // relationships with advanced query capabilities (https://learn.microsoft.com/graph/aad-advanced-queries).
+        template: "/groups/{group-id}/owners",
+        method: "GET",
+        query: &[
+            "$count", "$expand", "$filter", "$orderby", "$search", "$select", "$top",
+        ],
+        headers: &["consistencylevel"],
+        items: Items::Entity("microsoft.graph.directoryObject"),
+        source: "https://learn.microsoft.com/graph/api/group-list-owners",
+    },
+    Extra {
+        // "This method requires the $filter (eq) query parameter to scope the request to a
+        // principalId or a groupId. This method supports the $select, $filter, and $expand
+        // OData query parameters" — no `$top`/`$skiptoken`, so none is accepted.
+        template: "/identityGovernance/privilegedAccess/group/eligibilityScheduleInstances",
+        method: "GET",
+        query: &["$filter", "$select", "$expand"],
+        headers: &[],
+        items: Items::Props(PIM_GROUP_ELIGIBILITY_PROPS),
+        source: "https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-eligibilityscheduleinstances",
+    },
+    Extra {
+        template: "/identityGovernance/privilegedAccess/group/assignmentScheduleInstances",
+        method: "GET",
+        query: &["$filter", "$select", "$expand"],
+        headers: &[],
+        items: Items::Props(PIM_GROUP_ASSIGNMENT_PROPS),
+        source: "https://learn.microsoft.com/graph/api/privilegedaccessgroup-list-assignmentscheduleinstances",
+    },
+];
 
 pub fn spec() -> &'static Spec {
     SPEC.get_or_init(|| Spec::load(SPEC_JSON).expect("embedded OpenAPI subset parses"))
@@ -133,18 +242,27 @@ impl Spec {
                 let response_schema = resp
                     .get("content")
                     .map(|c| c["application/json"]["schema"].clone());
+                let method = m.to_ascii_uppercase();
+                if let Some((_, _, only, _)) = QUERY_OVERRIDES
+                    .iter()
+                    .find(|(t, om, _, _)| *t == template && *om == method)
+                {
+                    query = only.iter().map(|q| q.to_string()).collect();
+                }
                 ops.push(Operation {
-                    method: m.to_ascii_uppercase(),
+                    method,
                     template: template.clone(),
                     version: Version::V1,
                     query,
                     headers,
                     body_schema,
                     response_schema,
+                    item_props: None,
                 });
             }
             routes.push(Route {
                 version: Version::V1,
+                source: None,
                 template: template.clone(),
                 segs: split_template(template),
                 ops,
@@ -188,14 +306,52 @@ impl Spec {
                     headers: vec![],
                     body_schema: None,
                     response_schema: None,
+                    item_props: None,
                 })
                 .collect();
             routes.push(Route {
                 version: Version::Beta,
+                source: Some("FACTS §4"),
                 template: template.to_string(),
                 segs: split_template(template),
                 ops,
             });
+        }
+        for x in V1_EXTRAS {
+            let response_schema = match x.items {
+                Items::Entity(name) => Some(serde_json::json!({
+                    "type": "object",
+                    "properties": { "value": { "type": "array",
+                        "items": { "$ref": format!("#/components/schemas/{name}") } } }
+                })),
+                Items::Props(_) => None,
+            };
+            let op = Operation {
+                method: x.method.to_string(),
+                template: x.template.to_string(),
+                version: Version::V1,
+                query: x.query.iter().map(|q| q.to_string()).collect(),
+                headers: x.headers.iter().map(|h| h.to_string()).collect(),
+                body_schema: None,
+                response_schema,
+                item_props: match x.items {
+                    Items::Props(p) => Some(p),
+                    Items::Entity(_) => None,
+                },
+            };
+            match routes
+                .iter_mut()
+                .find(|r| r.version == Version::V1 && r.template == x.template)
+            {
+                Some(r) => r.ops.push(op),
+                None => routes.push(Route {
+                    version: Version::V1,
+                    source: Some(x.source),
+                    template: x.template.to_string(),
+                    segs: split_template(x.template),
+                    ops: vec![op],
+                }),
+            }
         }
         Ok(Spec { routes, doc })
     }
@@ -217,10 +373,11 @@ impl Spec {
         cur
     }
 
+    /// Operations of the OpenAPI subset (hand-described v1.0 paths not counted).
     pub fn operation_count(&self) -> usize {
         self.routes
             .iter()
-            .filter(|r| r.version == Version::V1)
+            .filter(|r| r.version == Version::V1 && r.source.is_none())
             .map(|r| r.ops.len())
             .sum()
     }
@@ -321,6 +478,9 @@ impl Spec {
     /// Directory-object collections are polymorphic: the union of user, group,
     /// directoryRole and administrativeUnit properties is accepted.
     pub fn item_properties(&self, op: &Operation) -> Option<Vec<String>> {
+        if let Some(p) = op.item_props {
+            return Some(p.iter().map(|s| s.to_string()).collect());
+        }
         let schema = op.response_schema.as_ref()?;
         let (_, mut name) = self.deref(schema);
         let props = self.merged_properties(schema);
@@ -620,11 +780,18 @@ pub fn parse_query(op: &Operation, raw: Option<&str>) -> GraphResult<Query> {
                 "$format",
             ];
             return Err(if known.contains(&key.as_str()) {
-                let pretty = key.trim_start_matches('$');
-                let mut cap = pretty.to_string();
-                if let Some(f) = cap.get_mut(0..1) {
-                    f.make_ascii_uppercase();
-                }
+                // Names as in OData's AllowedQueryOptions (`Select`, `OrderBy`, `SkipToken`, …).
+                let cap = match key.as_str() {
+                    "$orderby" => "OrderBy".to_string(),
+                    "$skiptoken" => "SkipToken".to_string(),
+                    other => {
+                        let mut c = other.trim_start_matches('$').to_string();
+                        if let Some(f) = c.get_mut(0..1) {
+                            f.make_ascii_uppercase();
+                        }
+                        c
+                    }
+                };
                 GraphError::bad_request(format!(
                     "Query option '{cap}' is not allowed. To allow it, set the 'AllowedQueryOptions' property on EnableQueryAttribute or QueryValidationSettings."
                 ))
@@ -788,10 +955,30 @@ mod tests {
             spec()
                 .routes
                 .iter()
-                .filter(|r| r.version == Version::V1)
+                .filter(|r| r.version == Version::V1 && r.source.is_none())
                 .count(),
             47
         );
+    }
+
+    #[test]
+    fn hand_described_v1_routes_are_separate_from_the_subset() {
+        let extra: Vec<&Route> = spec()
+            .routes
+            .iter()
+            .filter(|r| r.version == Version::V1 && r.source.is_some())
+            .collect();
+        assert_eq!(extra.len(), 4);
+        assert!(extra.iter().all(|r| r
+            .source
+            .unwrap()
+            .starts_with("https://learn.microsoft.com/graph/api/")));
+        let signins = spec()
+            .routes
+            .iter()
+            .find(|r| r.template == "/auditLogs/signIns")
+            .unwrap();
+        assert_eq!(signins.ops[0].query, vec!["$filter", "$top"]);
     }
 
     #[test]

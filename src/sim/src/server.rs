@@ -118,7 +118,8 @@ async fn token(
         request_id: &request_id,
         batch_parent: None,
     };
-    if fault.as_ref().is_some_and(|f| f.connection_reset) {
+    let commit = fault.as_ref().is_some_and(|f| f.commit);
+    if fault.as_ref().is_some_and(|f| f.connection_reset) && !commit {
         log(&mut st, info, 0, Some("connectionReset".into()));
         return Err(DropConnection);
     }
@@ -141,6 +142,20 @@ async fn token(
     ];
     if let Some(c) = &crid {
         out_headers.push(("client-request-id".into(), c.clone()));
+    }
+    let basic = header(&headers, "authorization").and_then(|a| {
+        let (s, c) = a.split_once(' ')?;
+        s.eq_ignore_ascii_case("basic").then(|| c.to_string())
+    });
+    if commit {
+        // The token is issued (and usable) but its answer is lost or replaced.
+        if method == "POST" {
+            let _ = auth::issue_token(&mut st, tenant, ct.as_deref(), basic.as_deref(), &body);
+        }
+        if fault.as_ref().is_some_and(|f| f.connection_reset) {
+            log(&mut st, info, 0, Some("connectionReset".into()));
+            return Err(DropConnection);
+        }
     }
     let (status, body, code) = if let Some(f) = fault.as_ref().filter(|f| f.status.is_some()) {
         let e = graph::fault_error(f).expect("status set");
@@ -173,10 +188,6 @@ async fn token(
             Some(e.error.to_string()),
         )
     } else {
-        let basic = header(&headers, "authorization").and_then(|a| {
-            let (s, c) = a.split_once(' ')?;
-            s.eq_ignore_ascii_case("basic").then(|| c.to_string())
-        });
         match auth::issue_token(&mut st, tenant, ct.as_deref(), basic.as_deref(), &body) {
             Ok(v) => (200, v, None),
             Err(e) => (

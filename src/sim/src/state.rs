@@ -17,12 +17,78 @@ pub struct Tenant {
     pub verified_domains: Vec<String>,
     /// Entra ID P1/P2: needed for sign-in logs and reports (FACTS §7).
     pub premium: bool,
+    /// Entra ID P2 (or ID Governance): needed for every PIM read (roles and groups).
+    /// Without it Graph answers `400 AadPremiumLicenseRequired`
+    /// (observed: https://github.com/maester365/maester/issues/1421 ,
+    /// https://github.com/cisagov/ScubaGear/issues/981). Defaults to `premium`.
+    pub premium_p2: bool,
     pub sign_in_retention_days: i64,
+}
+
+/// Real-tenant behaviours a test can switch on without rewriting the fixture
+/// (fixture `tenant` keys, or `POST /_sim/quirks`; `POST /_sim/reset` restores the fixture's).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// Server-driven page size of membership reads and `GET /groups`: at most this many
+    /// items per page whatever `$top` asks (https://learn.microsoft.com/graph/paging:
+    /// "A page of results may contain zero or more results"; "the requested page size might be ignored").
+    pub membership_page_size: Option<usize>,
+    /// The same cap on `roleManagement/directory/*` lists.
+    pub role_page_size: Option<usize>,
+    /// Reads of a user's method lists that still show a method after its DELETE
+    /// (eventual consistency across directory replicas:
+    /// https://devblogs.microsoft.com/identity/designing-for-eventual-consistency-for-microsoft-entra/ ,
+    /// and the "might have replication delays … recently created, updated, or deleted" notes
+    /// on https://learn.microsoft.com/graph/api/user-list and …/group-list).
+    pub replication_lag_reads: u32,
+}
+
+impl Quirks {
+    pub fn to_json(self) -> Value {
+        json!({
+            "membershipPageSize": self.membership_page_size,
+            "rolePageSize": self.role_page_size,
+            "replicationLagReads": self.replication_lag_reads,
+        })
+    }
+}
+
+/// A deleted method that some replicas still return (see [`Quirks::replication_lag_reads`]).
+#[derive(Debug, Clone)]
+pub struct Ghost {
+    pub user_id: String,
+    /// Where the method stood in the user's list, so reads show it in its old place.
+    pub index: usize,
+    pub method: Method,
+    pub reads_left: u32,
+}
+
+/// A PIM for Groups eligibility or active assignment (fixture `pimGroupEligibilities` /
+/// `pimGroupAssignments`); only live ones are listed as instances.
+#[derive(Debug, Clone)]
+pub struct PimGroupSchedule {
+    pub id: String,
+    pub group_id: String,
+    pub principal_id: String,
+    /// `member` or `owner`.
+    pub access_id: String,
+    pub start: Option<OffsetDateTime>,
+    pub end: Option<OffsetDateTime>,
+    /// Assignments only: `assigned` or `activated`.
+    pub assignment_type: Option<String>,
+}
+
+impl PimGroupSchedule {
+    pub fn live(&self, now: OffsetDateTime) -> bool {
+        self.start.is_none_or(|t| t <= now) && self.end.is_none_or(|t| t > now)
+    }
 }
 
 #[derive(Debug, Clone)]
 pub struct App {
     pub client_id: String,
+    /// Object id of the app's service principal in this tenant (`oid`/`sub` of its tokens).
+    pub service_principal_id: String,
     pub display_name: String,
     pub client_secret: String,
     pub client_secret_expired: bool,
@@ -203,6 +269,8 @@ impl User {
 pub struct Group {
     pub props: Map<String, Value>,
     pub members: Vec<String>,
+    /// Owners are not members: they never appear in memberOf/transitiveMembers.
+    pub owners: Vec<String>,
 }
 
 impl Group {
@@ -230,6 +298,10 @@ pub struct State {
     pub role_definitions: Vec<RoleDefinition>,
     pub role_assignments: Vec<Value>,
     pub role_eligibility_schedules: Vec<Value>,
+    pub pim_group_eligibilities: Vec<PimGroupSchedule>,
+    pub pim_group_assignments: Vec<PimGroupSchedule>,
+    pub quirks: Quirks,
+    pub ghosts: Vec<Ghost>,
     pub policy: Map<String, Value>,
     pub configurations: Vec<Value>,
     /// Newest first.
@@ -563,6 +635,61 @@ impl State {
         json!(v)
     }
 
+    /// A PIM for Groups schedule instance as Graph shows it
+    /// (https://learn.microsoft.com/graph/api/resources/privilegedaccessgroupeligibilityscheduleinstance ,
+    /// …/privilegedaccessgroupassignmentscheduleinstance). Enum members are lower-case as the
+    /// resource pages define them (`direct`, `assigned`); the pages' sample responses show
+    /// `Direct`/`Assigned`, so clients should compare these case-insensitively.
+    pub fn render_pim_group(&self, p: &PimGroupSchedule, assignment: bool) -> Value {
+        let mut v = json!({
+            "id": p.id,
+            "groupId": p.group_id,
+            "principalId": p.principal_id,
+            "accessId": p.access_id,
+            "memberType": "direct",
+            "startDateTime": p.start.map(clock::graph),
+            "endDateTime": p.end.map(clock::graph),
+        });
+        if assignment {
+            v["assignmentType"] = json!(p.assignment_type.as_deref().unwrap_or("assigned"));
+            v["assignmentScheduleId"] = json!(p.id);
+        } else {
+            v["eligibilityScheduleId"] = json!(p.id);
+        }
+        v
+    }
+
+    /// A user's methods as a lagging replica shows them: the live list with
+    /// recently deleted methods (ghosts) back in their old places.
+    pub fn methods_with_ghosts<'a>(&'a self, user: &'a User) -> Vec<&'a Method> {
+        let mut out: Vec<&Method> = user.methods.iter().collect();
+        for g in self
+            .ghosts
+            .iter()
+            .filter(|g| g.reads_left > 0 && g.user_id.eq_ignore_ascii_case(user.id()))
+            .filter(|g| {
+                !user
+                    .methods
+                    .iter()
+                    .any(|m| m.id().eq_ignore_ascii_case(g.method.id()))
+            })
+        {
+            out.insert(g.index.min(out.len()), &g.method);
+        }
+        out
+    }
+
+    /// One read has seen these ghosts; drop those that no replica returns any more.
+    pub fn ghosts_read(&mut self, user_id: &str, ids: &[String]) {
+        for g in self.ghosts.iter_mut().filter(|g| {
+            g.user_id.eq_ignore_ascii_case(user_id)
+                && ids.iter().any(|i| i.eq_ignore_ascii_case(g.method.id()))
+        }) {
+            g.reads_left = g.reads_left.saturating_sub(1);
+        }
+        self.ghosts.retain(|g| g.reads_left > 0);
+    }
+
     /// The test's view of everything (`GET /_sim/state`), passes included.
     pub fn snapshot(&self) -> Value {
         let users: Vec<Value> = self
@@ -608,10 +735,19 @@ impl State {
                 "displayName": self.tenant.display_name,
                 "verifiedDomains": self.tenant.verified_domains,
                 "premium": self.tenant.premium,
+                "premiumP2": self.tenant.premium_p2,
                 "signInRetentionDays": self.tenant.sign_in_retention_days,
             },
+            "quirks": self.quirks.to_json(),
+            "ghostMethods": self.ghosts.iter().map(|g| json!({
+                "userId": g.user_id,
+                "id": g.method.id(),
+                "@odata.type": g.method.kind.odata_type(),
+                "readsLeft": g.reads_left,
+            })).collect::<Vec<_>>(),
             "apps": self.apps.iter().map(|a| json!({
                 "clientId": a.client_id,
+                "servicePrincipalId": a.service_principal_id,
                 "displayName": a.display_name,
                 "permissions": a.permissions,
                 "tokenLifetimeSeconds": a.token_lifetime_seconds,
@@ -620,6 +756,7 @@ impl State {
             "groups": self.groups.iter().map(|g| {
                 let mut v = Value::Object(g.props.clone());
                 v["members"] = json!(g.members);
+                v["owners"] = json!(g.owners);
                 v
             }).collect::<Vec<_>>(),
             "roleDefinitions": self.role_definitions.iter().map(|d| {
@@ -629,6 +766,8 @@ impl State {
             }).collect::<Vec<_>>(),
             "roleAssignments": self.role_assignments,
             "roleEligibilitySchedules": self.role_eligibility_schedules,
+            "pimGroupEligibilities": self.pim_group_eligibilities.iter().map(|p| self.render_pim_group(p, false)).collect::<Vec<_>>(),
+            "pimGroupAssignments": self.pim_group_assignments.iter().map(|p| self.render_pim_group(p, true)).collect::<Vec<_>>(),
             "authenticationMethodsPolicy": {
                 "policy": self.policy,
                 "configurations": self.configurations,

@@ -26,19 +26,46 @@ fn kind_of(seg: &str) -> GraphResult<Kind> {
     })
 }
 
+/// Renders a method list as a (possibly lagging) replica returns it, then counts the read
+/// against the recently deleted methods it still showed (quirk `replicationLagReads`).
+fn lagging_list(
+    cx: &mut Ctx,
+    i: usize,
+    keep: impl Fn(Kind) -> bool,
+    fragment: String,
+) -> GraphResult<Reply> {
+    let u = &cx.st.users[i];
+    let uid = u.id().to_string();
+    let shown: Vec<&crate::state::Method> = cx
+        .st
+        .methods_with_ghosts(u)
+        .into_iter()
+        .filter(|m| keep(m.kind))
+        .collect();
+    let items: Vec<Value> = shown
+        .iter()
+        .map(|m| cx.st.render_method(u, m, false))
+        .collect();
+    let ghost_ids: Vec<String> = shown
+        .iter()
+        .filter(|m| !u.methods.iter().any(|l| std::ptr::eq(l, **m)))
+        .map(|m| m.id().to_string())
+        .collect();
+    let mut spec = ListSpec::new(fragment);
+    spec.paged = false;
+    let r = collection(cx, items, spec)?;
+    if !ghost_ids.is_empty() {
+        cx.st.ghosts_read(&uid, &ghost_ids);
+    }
+    Ok(r)
+}
+
 /// `GET …/authentication/methods`: every method with its `@odata.type` (FACTS §4 [s21]).
 pub fn list_all(cx: &mut Ctx) -> GraphResult<Reply> {
     let i = cx.user_index()?;
-    let u = &cx.st.users[i];
-    let items: Vec<Value> = u
-        .methods
-        .iter()
-        .filter(|m| visible(cx, m.kind))
-        .map(|m| cx.st.render_method(u, m, false))
-        .collect();
-    let mut spec = ListSpec::new(base_fragment(u.id(), "methods"));
-    spec.paged = false;
-    collection(cx, items, spec)
+    let beta = cx.version == Version::Beta;
+    let frag = base_fragment(cx.st.users[i].id(), "methods");
+    lagging_list(cx, i, |k| beta || k.in_v1(), frag)
 }
 
 pub fn get_any(cx: &mut Ctx) -> GraphResult<Reply> {
@@ -58,16 +85,8 @@ pub fn get_any(cx: &mut Ctx) -> GraphResult<Reply> {
 pub fn list_kind(cx: &mut Ctx, seg: &str) -> GraphResult<Reply> {
     let kind = kind_of(seg)?;
     let i = cx.user_index()?;
-    let u = &cx.st.users[i];
-    let items: Vec<Value> = u
-        .methods
-        .iter()
-        .filter(|m| m.kind == kind)
-        .map(|m| cx.st.render_method(u, m, false))
-        .collect();
-    let mut spec = ListSpec::new(base_fragment(u.id(), kind.segment()));
-    spec.paged = false;
-    collection(cx, items, spec)
+    let frag = base_fragment(cx.st.users[i].id(), kind.segment());
+    lagging_list(cx, i, |k| k == kind, frag)
 }
 
 pub fn get_kind(cx: &mut Ctx, seg: &str) -> GraphResult<Reply> {
@@ -124,9 +143,19 @@ pub fn delete_method(cx: &mut Ctx, user: usize, kind: Kind, id: &str) -> GraphRe
         }
     }
     let u = &mut cx.st.users[user];
-    u.methods.remove(pos);
+    let gone = u.methods.remove(pos);
     if is_default {
         u.default_method_id = None;
+    }
+    let lag = cx.st.quirks.replication_lag_reads;
+    if lag > 0 {
+        let user_id = cx.st.users[user].id().to_string();
+        cx.st.ghosts.push(crate::state::Ghost {
+            user_id,
+            index: pos,
+            method: gone,
+            reads_left: lag,
+        });
     }
     Ok(Reply::status(204))
 }
@@ -168,18 +197,33 @@ pub fn sign_in_preferences(cx: &mut Ctx) -> GraphResult<Reply> {
     Ok(r)
 }
 
-/// Beta single-valued `qrCodePinMethod` (FACTS §4 [s32]).
+/// Beta single-valued `qrCodePinMethod` (FACTS §4 [s32]); a lagging replica still
+/// returns a just-deleted one (quirk `replicationLagReads`).
 pub fn qr_code_pin(cx: &mut Ctx) -> GraphResult<Reply> {
     let i = cx.user_index()?;
     let u = &cx.st.users[i];
+    if cx.op.method == "GET" {
+        let Some(m) = cx
+            .st
+            .methods_with_ghosts(u)
+            .into_iter()
+            .find(|m| m.kind == Kind::QrCodePin)
+        else {
+            return Err(GraphError::item_not_found());
+        };
+        let ghost = !u.methods.iter().any(|l| std::ptr::eq(l, m));
+        let v = cx.st.render_method(u, m, false);
+        let (uid, mid) = (u.id().to_string(), m.id().to_string());
+        let frag = format!("users('{uid}')/authentication/qrCodePinMethod");
+        let r = entity(cx, v, &frag, false)?;
+        if ghost {
+            cx.st.ghosts_read(&uid, &[mid]);
+        }
+        return Ok(r);
+    }
     let Some(m) = u.methods.iter().find(|m| m.kind == Kind::QrCodePin) else {
         return Err(GraphError::item_not_found());
     };
-    if cx.op.method == "GET" {
-        let v = cx.st.render_method(u, m, false);
-        let frag = format!("users('{}')/authentication/qrCodePinMethod", u.id());
-        return entity(cx, v, &frag, false);
-    }
     let id = m.id().to_string();
     delete_method(cx, i, Kind::QrCodePin, &id)
 }

@@ -5,6 +5,7 @@ pub mod groups;
 pub mod mail;
 pub mod methods;
 pub mod phone;
+pub mod pim_groups;
 pub mod policies;
 pub mod roles;
 pub mod signins;
@@ -116,6 +117,9 @@ pub struct ListSpec {
     pub paged: bool,
     /// The items already passed `$filter` (it is still checked for errors).
     pub prefiltered: bool,
+    /// Server-driven page size: at most this many items per page whatever `$top` says
+    /// (quirks `membershipPageSize` / `rolePageSize`; https://learn.microsoft.com/graph/paging).
+    pub server_page: Option<usize>,
 }
 
 impl ListSpec {
@@ -132,6 +136,7 @@ impl ListSpec {
             user_defaults: false,
             paged: true,
             prefiltered: false,
+            server_page: None,
         }
     }
 }
@@ -207,7 +212,7 @@ fn project(v: &Value, sel: Option<&[String]>, user_defaults: bool) -> Value {
     }
     // Expanded navigation properties stay.
     for (k, val) in o {
-        if val.is_object() && k == "principal" {
+        if val.is_object() && (k == "principal" || k == "group") {
             out.insert(k.clone(), val.clone());
         }
     }
@@ -386,7 +391,8 @@ pub fn collection_of(cx: &Ctx, mut items: Vec<&Value>, spec_: ListSpec) -> Graph
         None => q.skip.unwrap_or(0) as usize,
     };
     let page = if spec_.paged {
-        q.top.map(|t| t as usize).unwrap_or(spec_.page_default)
+        let asked = q.top.map(|t| t as usize).unwrap_or(spec_.page_default);
+        spec_.server_page.map_or(asked, |cap| asked.min(cap))
     } else {
         q.top.map(|t| t as usize).unwrap_or(usize::MAX)
     };
@@ -472,6 +478,11 @@ pub fn dispatch(cx: &mut Ctx) -> GraphResult<Reply> {
         ("GET", ["directoryRoles"]) => roles::directory_roles(cx),
         ("GET", ["directoryRoles", _, "members"]) => roles::directory_role_members(cx),
         ("GET", ["groups", _, "transitiveMembers"]) => groups::transitive_members(cx),
+        ("GET", ["groups"]) => groups::list(cx),
+        ("GET", ["groups", _, "owners"]) => groups::owners(cx),
+        ("GET", ["identityGovernance", "privilegedAccess", "group", which]) => {
+            pim_groups::list(cx, which)
+        }
         _ => Err(GraphError::new(
             501,
             "NotImplemented",

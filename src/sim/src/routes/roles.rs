@@ -104,7 +104,27 @@ fn eligibility_instances(cx: &Ctx) -> Vec<Value> {
         .collect()
 }
 
+/// PIM reads need Entra ID P2 or ID Governance; active `roleAssignments` and
+/// `roleDefinitions` do not (https://github.com/maester365/maester/issues/1421 ,
+/// https://github.com/cisagov/ScubaGear/issues/981).
+pub fn require_p2(cx: &Ctx) -> GraphResult<()> {
+    if cx.st.tenant.premium_p2 {
+        Ok(())
+    } else {
+        Err(GraphError::p2_required())
+    }
+}
+
 pub fn list(cx: &mut Ctx, which: &str) -> GraphResult<Reply> {
+    if matches!(
+        which,
+        "roleEligibilitySchedules"
+            | "roleEligibilityScheduleInstances"
+            | "roleAssignmentScheduleInstances"
+            | "roleAssignmentSchedules"
+    ) {
+        require_p2(cx)?;
+    }
     let (items, filter, expandable): (Vec<Value>, &'static Spec, &'static [&'static str]) =
         match which {
             "roleAssignments" => (
@@ -180,6 +200,7 @@ pub fn list(cx: &mut Ctx, which: &str) -> GraphResult<Reply> {
     let mut spec = ListSpec::new(format!("roleManagement/directory/{which}"));
     spec.filter = Some(filter);
     spec.expandable = expandable;
+    spec.server_page = cx.st.quirks.role_page_size;
     collection(cx, items, spec)
 }
 

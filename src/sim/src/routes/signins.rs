@@ -22,6 +22,14 @@ static SIGNIN_FILTER: Spec = Spec {
     allow_not: false,
 };
 
+/// Sign-in events store `userPrincipalName` in lower case and `$filter` on it compares
+/// exactly, so `eq 'Bob@contoso.com'` finds nothing
+/// (https://github.com/microsoftgraph/microsoft-graph-docs/issues/13684 ,
+/// https://github.com/microsoftgraph/microsoft-graph-docs-contrib/issues/9049); `startswith`
+/// is modelled the same way (the conservative reading: no source says it folds case).
+/// `userId` (a GUID) still matches in any case.
+const SIGNIN_EXACT: &[&str] = &["userPrincipalName"];
+
 static REGISTRATION_FILTER: Spec = Spec {
     clauses: &[
         ("id", &["eq"], Kind::Str),
@@ -106,8 +114,9 @@ pub fn list_sign_ins(cx: &mut Ctx) -> GraphResult<Reply> {
             let m: Vec<usize> = retained(cx.st)
                 .into_iter()
                 .filter(|&i| {
-                    expr.as_ref()
-                        .is_none_or(|e| crate::filter::eval(e, &cx.st.sign_ins[i]))
+                    expr.as_ref().is_none_or(|e| {
+                        crate::filter::eval_case(e, &cx.st.sign_ins[i], SIGNIN_EXACT)
+                    })
                 })
                 .collect();
             cx.st.sign_in_matches = Some((key, m.clone()));

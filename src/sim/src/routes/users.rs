@@ -149,6 +149,7 @@ pub fn member_of(cx: &mut Ctx, transitive: bool) -> GraphResult<Reply> {
     spec.filter_entity = Some("directoryObject");
     spec.advanced = Advanced::All;
     spec.search = &["displayName"];
+    spec.server_page = cx.st.quirks.membership_page_size;
     collection(cx, items, spec)
 }
 

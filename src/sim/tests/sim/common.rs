@@ -27,6 +27,10 @@ pub const FRANK: &str = "1422f56f-7367-578d-a32c-a398b9eca0af";
 pub const ERIN: &str = "8db6edac-7b4d-5e1c-9a4a-1715e4a0625e";
 pub const KIM: &str = "064662f7-857d-59d8-b89a-ef8c9c999ad4";
 pub const LEE: &str = "91bb9de8-40b9-5399-a9d6-4c426cb64690";
+/// Owner (not member) of Helpdesk-Operators; no role.
+pub const OLIVIA: &str = "04fc468c-3017-56c3-a4c4-5fd3a99165a5";
+/// PIM for Groups eligible member of Helpdesk-Operators; not a member, no role.
+pub const PAUL: &str = "9f0b7f72-0072-508b-a6bb-856695ea85d6";
 
 pub const G_TAP: &str = "7c1e5a2d-9f84-4b3c-a6e0-1d2f3b4c5a69";
 pub const G_PROTECTED: &str = "04fed1b7-176a-58bf-bb7e-d2925ea95aed";
@@ -124,6 +128,29 @@ impl Sim {
 
     pub fn demo_fixture() -> Value {
         graph_sim::fixture::parse(graph_sim::DEMO_FIXTURE).unwrap()
+    }
+
+    /// Follows `@odata.nextLink` from `path`, returning every page.
+    pub fn pages(&self, path: &str, headers: &[(&str, &str)]) -> Vec<Resp> {
+        let mut out = Vec::new();
+        let mut next = Some(path.to_string());
+        while let Some(p) = next {
+            let r = self.get_with(&p, headers);
+            assert_eq!(r.status, 200, "{p}: {}", r.body);
+            next = r.body["@odata.nextLink"].as_str().map(|n| {
+                n.strip_prefix(&self.base)
+                    .expect("nextLink on the sim's base")
+                    .to_string()
+            });
+            out.push(r);
+            assert!(out.len() < 100, "paging does not end");
+        }
+        out
+    }
+
+    pub fn get_as(&self, token: &str, path: &str) -> Resp {
+        let auth = format!("Bearer {token}");
+        self.call("GET", path, &[("authorization", &auth)], None)
     }
 
     pub fn raw(
@@ -295,6 +322,31 @@ pub fn fixture_with_permissions(perms: &[&str]) -> Value {
     let mut f = Sim::demo_fixture();
     f["apps"][0]["permissions"] = json!(perms);
     f
+}
+
+/// Values of a collection answer.
+#[track_caller]
+pub fn items(r: &Resp) -> Vec<Value> {
+    r.body["value"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no value array: {}", r.body))
+        .clone()
+}
+
+pub fn ids(v: &[Value]) -> Vec<String> {
+    v.iter()
+        .map(|x| x["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// The decoded JSON of one part (0 header, 1 payload) of a JWT.
+pub fn jwt_part(token: &str, i: usize) -> Value {
+    use base64::Engine;
+    let part = token.split('.').nth(i).expect("JWT part");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url without padding");
+    serde_json::from_slice(&bytes).expect("JSON")
 }
 
 pub fn enc(s: &str) -> String {
