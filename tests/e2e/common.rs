@@ -20,6 +20,14 @@ pub fn get(app: &Spin, path: &str, key: &str, extra: &[(&str, &str)]) -> Reply {
     app.client().send("GET", path, &h, None)
 }
 
+/// `GET /readyz` as a caller holding `audit:read`: the whole readiness
+/// report, permissions and licences included.
+pub fn readyz(app: &Spin) -> Value {
+    let r = get(app, "/readyz", mfa_tests::demo::admin_key(), &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.json()
+}
+
 /// A problem+json refusal with this status and code, naming `field`.
 pub fn assert_refused(r: &Reply, status: u16, code: &str, field: &str, case: &str) {
     assert_eq!(r.status, status, "{case}: {}", r.body);

@@ -27,9 +27,23 @@ fn read(sim: &Sim, app: &Spin, user: &str) -> Value {
     let log = sim.requests();
     // A reseeded tenant forgets the app's token: a 401 answered batch is
     // the token refresh, not a second read.
+    // The protection check's second step (owners and PIM for Groups of the
+    // role-assignable groups, read only when its cache is cold) depends on
+    // the first batch's answers, so it is a batch of its own.
+    let second_step = |envelope: &Value| {
+        let items: Vec<&Value> = log
+            .iter()
+            .filter(|r| r["batchParent"] == envelope["seq"])
+            .collect();
+        !items.is_empty()
+            && items.iter().all(|r| {
+                let p = r["path"].as_str().unwrap_or_default();
+                p.starts_with("/v1.0/groups/") || p.starts_with("/v1.0/identityGovernance/")
+            })
+    };
     let batches = log
         .iter()
-        .filter(|r| r["kind"] == "batch" && r["status"] != 401)
+        .filter(|r| r["kind"] == "batch" && r["status"] != 401 && !second_step(r))
         .count();
     assert_eq!(batches, 1, "{user}: {log:#?}");
     assert!(
@@ -99,7 +113,7 @@ fn a_user_with_only_a_password_gets_a_blocker_and_the_request_that_fixes_it() {
     assert_eq!(b["registration"]["isMfaRegistered"], false);
     assert_eq!(
         b["protected"],
-        json!({ "isProtected": false, "reasons": [] })
+        json!({ "isProtected": false, "reasons": [], "pim": { "consulted": true } })
     );
     assert_eq!(b["temporaryAccessPass"]["policyState"], "enabled");
     assert_eq!(b["temporaryAccessPass"]["userInScope"], true);

@@ -3,7 +3,7 @@
 
 use mfa_tests::{demo_app, demo_fixture, Sim, Spin};
 
-use crate::{options, stack};
+use crate::{common, options, stack};
 
 #[test]
 fn healthz_answers_and_reveals_nothing() {
@@ -126,13 +126,13 @@ fn state_survives_a_restart_on_the_same_state_dir() {
     opts.state_dir = Some(dir.path().to_path_buf());
 
     let mut first = Spin::start(opts.clone()).unwrap();
-    let a = first.client().get("/readyz").json();
+    let a = common::readyz(&first);
     let pid = first.pid();
     first.stop();
 
     let second = Spin::start(opts).unwrap();
     assert_ne!(second.pid(), pid);
-    let b = second.client().get("/readyz").json();
+    let b = common::readyz(&second);
     // The cached token survived too: one token request for both runs.
     assert_eq!(a["graph"]["cached"], false);
     assert_eq!(b["graph"]["cached"], true);
@@ -149,23 +149,26 @@ fn state_survives_a_restart_on_the_same_state_dir() {
 
     // A fresh state directory is a fresh installation.
     let (_sim2, other) = stack(&[]);
-    let c = other.client().get("/readyz").json();
+    let c = common::readyz(&other);
     assert_ne!(c["installation"]["id"], a["installation"]["id"]);
 }
 
 #[test]
 fn readyz_gets_a_token_through_spin_outbound_http_once() {
     let (sim, app) = stack(&[]);
-    let c = app.client();
-    let first = c.get("/readyz");
-    assert_eq!(first.status, 200, "{}", first.body);
+    let first = common::readyz(&app);
     assert_eq!(
-        first.json()["graph"],
+        first["graph"],
         serde_json::json!({ "token": "ok", "cached": false })
     );
     for _ in 0..5 {
-        assert_eq!(c.get("/readyz").json()["graph"]["cached"], true);
+        assert_eq!(common::readyz(&app)["graph"]["cached"], true);
     }
+    // Anonymous probes learn the status and nothing else.
+    assert_eq!(
+        app.client().get("/readyz").json(),
+        serde_json::json!({ "status": "ready" })
+    );
     let log = sim.requests();
     let tokens: Vec<_> = log.iter().filter(|r| r["kind"] == "token").collect();
     assert_eq!(

@@ -99,8 +99,8 @@ fn two_instances_share_idempotency_rate_limits_tokens_and_the_audit_chain() {
     let (a, b) = two_instances(&sim, &redis, shared.path());
 
     // The token the first instance fetched serves the second.
-    let ra = a.client().get("/readyz").json();
-    let rb = b.client().get("/readyz").json();
+    let ra = common::readyz(&a);
+    let rb = common::readyz(&b);
     assert_eq!(ra["graph"]["cached"], false, "{ra}");
     assert_eq!(rb["graph"]["cached"], true, "{rb}");
     assert_eq!(

@@ -13,7 +13,7 @@ mod spin;
 
 pub use http::{Client, Reply};
 pub use sim::{fixture_user, Sim, Traffic};
-pub use spin::{Spin, SpinOptions};
+pub use spin::{build_once, spin_bin, Spin, SpinOptions};
 
 use std::path::{Path, PathBuf};
 

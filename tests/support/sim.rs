@@ -137,6 +137,24 @@ impl Sim {
         assert!(r.status < 300, "{}", r.body);
     }
 
+    /// Sets real-tenant quirks (`membershipPageSize`, `rolePageSize`,
+    /// `replicationLagReads`; see src/sim/README.md) until the next reset.
+    pub fn quirks(&self, quirks: Value) {
+        let r = self.client.post_json("/_sim/quirks", &quirks, &[]);
+        assert!(r.status < 300, "{}", r.body);
+    }
+
+    /// Changes what the tenant grants the app `client_id`: tokens issued
+    /// afterwards carry these `roles`.
+    pub fn grant(&self, client_id: &str, permissions: &[&str]) {
+        let r = self.client.post_json(
+            &format!("/_sim/apps/{client_id}/permissions"),
+            &json!({ "permissions": permissions }),
+            &[],
+        );
+        assert!(r.status < 300, "{}", r.body);
+    }
+
     pub fn advance_clock(&self, seconds: u64) {
         let r = self
             .client
