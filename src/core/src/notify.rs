@@ -122,7 +122,10 @@ pub async fn send(
                             "sendMail answered HTTP {} with no clear outcome: the mail may or may not have gone out (not retried, so it is never sent twice)",
                             res.status
                         );
-                        warnings.push(format!("the {} may not have been notified: {why}", kind.as_str()));
+                        warnings.push(format!(
+                            "the {} may not have been notified: {why}",
+                            kind.as_str()
+                        ));
                         not_told.push(json!({ "kind": kind, "reason": why, "ambiguous": true }));
                     } else {
                         let code = res.error_code().unwrap_or_default();

@@ -410,7 +410,9 @@ mod tests {
         let jwt = format!(
             "{}.{}.sig",
             enc(r#"{"alg":"RS256"}"#),
-            enc(r#"{"roles":["User.Read.All","AuditLog.Read.All","UserAuthMethod-Phone.ReadWrite.All","RoleManagement.Read.Directory","GroupMember.Read.All"]}"#)
+            enc(
+                r#"{"roles":["User.Read.All","AuditLog.Read.All","UserAuthMethod-Phone.ReadWrite.All","RoleManagement.Read.Directory","GroupMember.Read.All"]}"#
+            )
         );
         let w = auditor();
         w.transport.push(
@@ -432,10 +434,7 @@ mod tests {
                 "PrivilegedAssignmentSchedule.Read.AzureADGroup"
             ])
         );
-        assert_eq!(
-            ops["notify"]["missing"],
-            serde_json::json!(["Mail.Send"])
-        );
+        assert_eq!(ops["notify"]["missing"], serde_json::json!(["Mail.Send"]));
         assert_eq!(v["permissions"]["granted"][1], "AuditLog.Read.All");
     }
 }

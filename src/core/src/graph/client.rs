@@ -785,8 +785,13 @@ mod tests {
                 transport: None
             }
         );
-        assert_eq!(w.transport.sent().len(), 3, "token, 429, 504: no retry after the 504");
-        w.transport.push_err(TransportError::Connection("reset".into()));
+        assert_eq!(
+            w.transport.sent().len(),
+            3,
+            "token, 429, 504: no retry after the 504"
+        );
+        w.transport
+            .push_err(TransportError::Connection("reset".into()));
         assert!(matches!(
             block_on(g.send_once(Version::V1, "POST", "/x", None)),
             Err(GraphError::Ambiguous { status: None, .. })
@@ -794,6 +799,11 @@ mod tests {
         // The same answer to an idempotent request is retried.
         w.transport.push_with(503, "{}", &[("retry-after", "1")]);
         w.transport.push(204, "");
-        assert_eq!(block_on(g.send(Version::V1, "DELETE", "/x", None)).unwrap().status, 204);
+        assert_eq!(
+            block_on(g.send(Version::V1, "DELETE", "/x", None))
+                .unwrap()
+                .status,
+            204
+        );
     }
 }

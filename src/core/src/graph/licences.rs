@@ -139,7 +139,12 @@ mod tests {
         );
         assert_eq!(Licences::load(&kv, 100 + RECHECK_SECS).p2, None);
         // Other refusals say nothing about licences.
-        Licences::observe(&kv, 300, Licence::P2, &res(403, "Authorization_RequestDenied"));
+        Licences::observe(
+            &kv,
+            300,
+            Licence::P2,
+            &res(403, "Authorization_RequestDenied"),
+        );
         assert_eq!(Licences::load(&kv, 400).p2, Some(false));
         Licences::observe(&kv, 500, Licence::P2, &res(200, ""));
         assert_eq!(Licences::load(&kv, 600).p2, Some(true));

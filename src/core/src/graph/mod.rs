@@ -3,8 +3,8 @@
 
 pub mod client;
 pub mod error;
-pub mod mail;
 pub mod licences;
+pub mod mail;
 pub mod methods;
 pub mod permissions;
 pub mod phones;

@@ -35,7 +35,11 @@ impl Permission {
 
 pub const USER_READ: Permission = Permission::new(
     "User.Read.All",
-    &["User.ReadWrite.All", "Directory.Read.All", "Directory.ReadWrite.All"],
+    &[
+        "User.ReadWrite.All",
+        "Directory.Read.All",
+        "Directory.ReadWrite.All",
+    ],
 );
 pub const TAP_WRITE: Permission = Permission::new(
     "UserAuthMethod-TAP.ReadWrite.All",
@@ -176,9 +180,7 @@ impl From<crate::config::MutatingOperation> for Need {
 #[serde(untagged)]
 pub enum Readiness {
     Ok(&'static str),
-    Missing {
-        missing: Vec<&'static str>,
-    },
+    Missing { missing: Vec<&'static str> },
 }
 
 pub fn readiness(need: Need, granted: &[String], p2: Option<bool>) -> Readiness {
@@ -227,7 +229,10 @@ mod tests {
         );
         assert_eq!(
             Need::Reset.missing(&granular, None),
-            ["UserAuthenticationMethod.ReadWrite.All", "User.RevokeSessions.All"]
+            [
+                "UserAuthenticationMethod.ReadWrite.All",
+                "User.RevokeSessions.All"
+            ]
         );
     }
 

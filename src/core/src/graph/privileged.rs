@@ -196,7 +196,10 @@ pub async fn from_answers(
     }
     let mut bodies: BTreeMap<&str, Option<Value>> = BTreeMap::new();
     for (req, res) in reads.iter().zip(answers) {
-        bodies.insert(req.id.as_str(), whole(graph, host, now, &req.id, res).await?);
+        bodies.insert(
+            req.id.as_str(),
+            whole(graph, host, now, &req.id, res).await?,
+        );
     }
     let body = |id: &str| bodies.get(id).cloned().flatten().unwrap_or(Value::Null);
     let names: BTreeMap<String, String> = items(&body(DEFINITIONS))
@@ -225,8 +228,10 @@ pub async fn from_answers(
         (ELIGIBLE, &mut holders.eligible),
     ] {
         for item in items(&body(id)) {
-            if let (Some(p), Some(r)) = (str_of(item, "principalId"), str_of(item, "roleDefinitionId"))
-            {
+            if let (Some(p), Some(r)) = (
+                str_of(item, "principalId"),
+                str_of(item, "roleDefinitionId"),
+            ) {
                 add(into, p, &role(r));
             }
         }
@@ -250,7 +255,7 @@ pub async fn from_answers(
             .collect()
     };
     let mut second = Vec::new();
-    for (gid, _) in &groups {
+    for gid in groups.keys() {
         let seg = crate::types::encode_segment(gid);
         second.push(BatchRequest::get(
             &format!("{OWNERS}:{gid}"),
@@ -412,8 +417,11 @@ mod tests {
         w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 400, "body": { "error": {
             "code": "AadPremiumLicenseRequired",
             "message": "The tenant needs to have Microsoft Entra ID P2 or Microsoft Entra ID Governance license." } } })));
-        w.transport.push(200, &batch_answer(json!([
-            { "id": "owners:g1", "status": 200, "body": { "value": [{ "id": "O1" }] } }])));
+        w.transport.push(
+            200,
+            &batch_answer(json!([
+            { "id": "owners:g1", "status": 200, "body": { "value": [{ "id": "O1" }] } }])),
+        );
         let h = block_on(role_holders(&g, &host, 1000)).unwrap();
         assert_eq!(h.active["g1"], ["User Administrator"]);
         assert_eq!(h.owners["o1"], ["Helpdesk-Operators"]);
@@ -422,15 +430,25 @@ mod tests {
             serde_json::to_value(&h.pim).unwrap(),
             json!({ "consulted": false, "reason": "premium_license_required" })
         );
-        assert_eq!(sent_ids(&w, 2), ["owners:g1"], "no PIM for Groups read without P2");
+        assert_eq!(
+            sent_ids(&w, 2),
+            ["owners:g1"],
+            "no PIM for Groups read without P2"
+        );
         assert_eq!(Licences::load(host.kv, 1000).p2, Some(false));
 
         // Cached, then read again without the eligibility read.
-        assert_eq!(block_on(role_holders(&g, &host, 1000 + CACHE_SECS - 1)).unwrap(), h);
+        assert_eq!(
+            block_on(role_holders(&g, &host, 1000 + CACHE_SECS - 1)).unwrap(),
+            h
+        );
         assert_eq!(w.transport.sent().len(), 3);
         w.transport.push(200, &first_step(json!(null)));
-        w.transport.push(200, &batch_answer(json!([
-            { "id": "owners:g1", "status": 200, "body": { "value": [] } }])));
+        w.transport.push(
+            200,
+            &batch_answer(json!([
+            { "id": "owners:g1", "status": 200, "body": { "value": [] } }])),
+        );
         block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap();
         assert_eq!(sent_ids(&w, 3), [DEFINITIONS, ASSIGNMENTS, GROUPS]);
     }
@@ -443,7 +461,10 @@ mod tests {
         let id = RequestId::parse("r").unwrap();
         let g = GraphClient::new(&host, &config, &id, DEFAULT_BUDGET);
         w.transport.push(200, TOKEN);
-        w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 200, "body": { "value": [] } })));
+        w.transport.push(
+            200,
+            &first_step(json!({ "id": ELIGIBLE, "status": 200, "body": { "value": [] } })),
+        );
         w.transport.push(200, &batch_answer(json!([
             { "id": "owners:g1", "status": 200, "body": { "value": [] } },
             { "id": "groupEligibility:g1", "status": 200, "body": { "value": [
@@ -472,8 +493,11 @@ mod tests {
         assert!(reasons(&user("x"), &[("g2".into(), "Other".into())], &h, &config).is_empty());
 
         // A protection read refused for a permission fails closed.
-        w.transport.push(200, &first_step(json!({ "id": ELIGIBLE, "status": 403,
-            "body": { "error": { "code": "Authorization_RequestDenied" } } })));
+        w.transport.push(
+            200,
+            &first_step(json!({ "id": ELIGIBLE, "status": 403,
+            "body": { "error": { "code": "Authorization_RequestDenied" } } })),
+        );
         let err = block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap_err();
         assert_eq!(
             err,

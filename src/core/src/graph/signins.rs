@@ -84,10 +84,7 @@ pub fn first_page_path(
     if let Some(u) = user {
         let clause = match u {
             UserRef::Id(id) => format!("userId eq {}", literal(id)),
-            UserRef::Upn(upn) => format!(
-                "userPrincipalName eq {}",
-                literal(&upn.to_lowercase())
-            ),
+            UserRef::Upn(upn) => format!("userPrincipalName eq {}", literal(&upn.to_lowercase())),
         };
         filter.push_str(&format!(" and {clause}"));
     }
@@ -294,7 +291,10 @@ mod tests {
             decoded,
             "createdDateTime ge 2026-11-30T00:00:00Z and createdDateTime le 2026-12-01T00:00:00Z and (status/errorCode eq 500121 or status/errorCode eq 50074) and userPrincipalName eq 'o''brien@contoso.com'"
         );
-        assert!(p.ends_with("&$top=1000"), "no $select: Graph refuses it on signIns");
+        assert!(
+            p.ends_with("&$top=1000"),
+            "no $select: Graph refuses it on signIns"
+        );
         assert!(!p.contains("$select"));
         let id = UserRef::parse("2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80").unwrap();
         assert!(

@@ -158,7 +158,10 @@ pub async fn create(
     let mut lost = Vec::new();
     let mut settled = false;
     loop {
-        match graph.send_once(Version::V1, "POST", &path, Some(body)).await {
+        match graph
+            .send_once(Version::V1, "POST", &path, Some(body))
+            .await
+        {
             Ok(res) => return parse_created(res).map(|pass| Creation { pass, lost }),
             Err(GraphError::Ambiguous { .. }) if !settled => {
                 settled = true;

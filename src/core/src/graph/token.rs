@@ -294,7 +294,10 @@ mod tests {
         let jwt = |claims: &str| format!("{}.{}.sig", enc(r#"{"alg":"RS256"}"#), enc(claims));
         assert_eq!(
             roles_claim(&jwt(r#"{"roles":["User.Read.All","AuditLog.Read.All"]}"#)),
-            Some(vec!["User.Read.All".to_string(), "AuditLog.Read.All".to_string()])
+            Some(vec![
+                "User.Read.All".to_string(),
+                "AuditLog.Read.All".to_string()
+            ])
         );
         assert_eq!(roles_claim(&jwt(r#"{"appid":"x"}"#)), Some(vec![]));
         assert_eq!(roles_claim("opaque-token"), None);
@@ -311,7 +314,11 @@ mod tests {
         assert_eq!(t.granted, Some(vec!["Mail.Send".to_string()]));
         let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert!(t.cached);
-        assert_eq!(t.granted, Some(vec!["Mail.Send".to_string()]), "kept with the cached token");
+        assert_eq!(
+            t.granted,
+            Some(vec!["Mail.Send".to_string()]),
+            "kept with the cached token"
+        );
     }
 
     #[test]

@@ -109,7 +109,9 @@ pub async fn all_memberships(
     first: GraphResponse,
 ) -> Result<Vec<(String, String)>, GraphError> {
     let first = first.into_read(&permissions::USER_READ)?;
-    let body = graph.collect_pages(first.body, "the user's memberships").await?;
+    let body = graph
+        .collect_pages(first.body, "the user's memberships")
+        .await?;
     Ok(parse_memberships(&body))
 }
 

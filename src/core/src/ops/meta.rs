@@ -8,17 +8,17 @@ use serde_json::json;
 
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
+use crate::auth;
 use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
-use crate::auth;
 use crate::graph::licences::Licences;
 use crate::graph::permissions::{self, Need};
 use crate::graph::token;
-use crate::service::Request;
-use crate::types::Scope;
 use crate::ports::Host;
+use crate::service::Request;
 use crate::store::{installation, schema};
 use crate::types::rfc3339;
+use crate::types::Scope;
 
 /// Liveness: answers as long as the component runs. No tenant, no config.
 pub fn healthz() -> Response {
@@ -37,8 +37,7 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
     let viewer = match req.headers().contains_key(http::header::AUTHORIZATION) {
         false => None,
         true => Some(
-            auth::authenticate(&config, req.headers(), &[], host)
-                .map_err(|e| e.to_problem())?,
+            auth::authenticate(&config, req.headers(), &[], host).map_err(|e| e.to_problem())?,
         ),
     };
     let now = rfc3339(host.clock.now());
@@ -54,7 +53,10 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
         .await
         .map_err(|e| e.to_problem())?;
     if !viewer.is_some_and(|c| c.has(Scope::AuditRead)) {
-        return Ok(response::json(StatusCode::OK, &json!({ "status": "ready" })));
+        return Ok(response::json(
+            StatusCode::OK,
+            &json!({ "status": "ready" }),
+        ));
     }
     let migrated_at = schema::applied_at(host.db, version).ok().flatten();
     let licences = Licences::load(host.kv, crate::types::unix_secs(host.clock.now()));
