@@ -55,9 +55,14 @@ fn group_id(cx: &Ctx) -> GraphResult<String> {
 
 pub fn transitive_members(cx: &mut Ctx) -> GraphResult<Reply> {
     let gid = group_id(cx)?;
-    let items: Vec<Value> = cx
-        .st
-        .transitive_members(&gid)
+    let ids = cx.st.transitive_members(&gid);
+    directory_objects(cx, &ids)
+}
+
+/// A page of directory objects by id, as membership lists serve them:
+/// advanced queries, `displayName` search, the server's page cap.
+fn directory_objects(cx: &mut Ctx, ids: &[String]) -> GraphResult<Reply> {
+    let items: Vec<Value> = ids
         .iter()
         .filter_map(|id| directory_object(cx, id))
         .collect();
@@ -80,18 +85,7 @@ pub fn owners(cx: &mut Ctx) -> GraphResult<Reply> {
         .group(&gid)
         .map(|g| g.owners.clone())
         .unwrap_or_default();
-    let items: Vec<Value> = owners
-        .iter()
-        .filter_map(|id| directory_object(cx, id))
-        .collect();
-    let mut spec = ListSpec::new("directoryObjects".into());
-    spec.filter = Some(&MEMBER_FILTER);
-    spec.filter_entity = Some("directoryObject");
-    spec.advanced = Advanced::All;
-    spec.search = &["displayName"];
-    spec.user_defaults = true;
-    spec.server_page = cx.st.quirks.membership_page_size;
-    collection(cx, items, spec)
+    directory_objects(cx, &owners)
 }
 
 /// `GET /groups` (https://learn.microsoft.com/graph/api/group-list): 100 per page by
