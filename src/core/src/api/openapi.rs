@@ -73,6 +73,8 @@ const GUARDS: &[ErrorCode] = &[
     ErrorCode::UnsupportedMediaType,
     ErrorCode::RateLimited,
     ErrorCode::Misconfigured,
+    ErrorCode::PermissionMissing,
+    ErrorCode::ProtectionUnverified,
     ErrorCode::GraphError,
     ErrorCode::GraphUnavailable,
     ErrorCode::GraphAuthFailed,
@@ -159,7 +161,9 @@ fn diagnose_ok() -> Value {
         "user": user(), "accountEnabled": { "type": "boolean" }, "userType": { "type": "string" },
         "protected": { "type": ["object", "null"], "properties": {
             "isProtected": { "type": "boolean" },
-            "reasons": { "type": "array", "items": object(json!({ "code": { "type": "string" }, "name": { "type": "string" } })) } } },
+            "reasons": { "type": "array", "items": object(json!({ "code": { "type": "string" }, "name": { "type": "string" } })) },
+            "pim": { "type": ["object", "null"], "properties": {
+                "consulted": { "type": "boolean" }, "reason": { "type": "string" } } } } },
         "methods": { "type": ["array", "null"], "items": object(json!({
             "id": { "type": "string" }, "type": { "type": "string" },
             "displayName": opt("string"), "isDefault": { "type": "boolean" } })) },
@@ -185,7 +189,7 @@ fn diagnose_ok() -> Value {
             "suggestedAction": object(json!({ "operation": { "type": "string" }, "body": { "type": "object" } })) })) },
         "unavailable": { "type": "array", "items": object(json!({
             "source": { "type": "string" }, "reason": { "type": "string" },
-            "graphErrorCode": { "type": "string" } })) } }))
+            "graphErrorCode": { "type": "string" }, "permission": { "type": "string" } })) } }))
 }
 
 fn audit_record() -> Value {
