@@ -122,6 +122,9 @@ impl Spin {
             cmd.env(format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v);
         }
         let started = Instant::now();
+        // Its own process group: `spin up` starts `spin trigger` children,
+        // and stopping the test must stop them too.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(out)
@@ -141,7 +144,7 @@ impl Spin {
                 return Ok((child, client, started.elapsed()));
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
+                kill_group(&mut child);
                 bail!("spin up did not answer /healthz within 60 s");
             }
             std::thread::sleep(Duration::from_millis(5));
@@ -183,11 +186,21 @@ impl Spin {
         all
     }
 
-    /// Stops Spin (by process id) and waits for it to exit.
+    /// Stops Spin and the trigger processes it started, and waits for it.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        kill_group(&mut self.child);
     }
+}
+
+/// Kills the process group `child` leads (see [`Spin::spawn`]), then reaps it.
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-KILL")
+        .arg(format!("-{}", child.id()))
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 impl Drop for Spin {
