@@ -667,3 +667,65 @@ fn a_webhook_answered_with_a_5xx_can_be_redelivered() {
     assert_eq!(retry.status, 201, "{}", retry.body);
     assert!(tap_of(&sim, ALICE_ID).is_some());
 }
+
+#[test]
+fn a_protected_users_refusal_names_no_role_or_group_and_the_audit_keeps_them() {
+    let (sim, app) = stack(&[]);
+    for upn in [
+        "adele.admin@contoso.com",
+        "henry@contoso.com",
+        "grace@contoso.com",
+        "diego@contoso.com",
+    ] {
+        // What protects the user, as an admin's diagnose tells it.
+        let d = common::get(
+            &app,
+            &format!("/v1/diagnose?user={upn}"),
+            demo::admin_key(),
+            &[],
+        )
+        .json();
+        let names: Vec<String> = d["protected"]["reasons"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{upn}: {d}"))
+            .iter()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect();
+        assert!(!names.is_empty(), "{upn}: {d}");
+
+        let r = post(
+            &app,
+            demo::helpdesk_key(),
+            &json!({ "user": upn, "ticket": "T" }),
+            &[("x-request-id", &format!("prot-{upn}"))],
+        );
+        assert_eq!(r.status, 403, "{upn}: {}", r.body);
+        let p = r.json();
+        assert_eq!(p["code"], "protected_user");
+        assert!(p.get("reasons").is_none(), "{upn}: {p}");
+        assert!(
+            p["detail"].as_str().unwrap().contains("privileged"),
+            "{upn}: {p}"
+        );
+        for name in &names {
+            assert!(
+                !r.body.contains(name.as_str()),
+                "{upn}: {name} in {}",
+                r.body
+            );
+        }
+        for code in ["directory_role", "protected_group", "listed"] {
+            assert!(!r.body.contains(code), "{upn}: {code} in {}", r.body);
+        }
+        // The audit record still says why, for /v1/audit readers.
+        let row = audit_rows(&app)
+            .into_iter()
+            .find(|row| row.ends_with(&format!("|prot-{upn}")))
+            .unwrap();
+        assert!(
+            names.iter().any(|n| row.contains(n.as_str())),
+            "{upn}: {row}"
+        );
+    }
+    assert!(writes(&sim).is_empty());
+}

@@ -273,24 +273,21 @@ impl Context<'_> {
     }
 
     /// Protected users need the `privileged` scope; refused before any write.
+    ///
+    /// Only a privileged caller may learn why a user is protected (API.md
+    /// "Configuration"), and a privileged caller is never refused here: the
+    /// answer names no role or group, so a helpdesk key cannot enumerate
+    /// the tenant's administrators. The audit record keeps the reasons, for
+    /// `/v1/audit` readers.
     fn guard_protected(&self, reasons: &[ProtectionReason]) -> Result<(), Refusal> {
         if reasons.is_empty() || self.caller.has(Scope::Privileged) {
             return Ok(());
         }
-        let why: Vec<String> = reasons
-            .iter()
-            .map(|r| format!("{} ({})", r.code, r.name))
-            .collect();
-        Err(Refusal::refused(
-            Problem::new(
-                ErrorCode::ProtectedUser,
-                format!(
-                    "the user is protected ({}); only a caller with the privileged scope may change them",
-                    why.join(", ")
-                ),
-            )
-            .with("reasons", json!(reasons)),
+        Err(Refusal::refused(Problem::new(
+            ErrorCode::ProtectedUser,
+            "the user is protected; only a caller with the privileged scope may change them",
         ))
+        .details(json!({ "reasons": reasons })))
     }
 
     /// `require_verification = protected` can only be judged once the user
