@@ -56,7 +56,7 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
-    let stack = Stack::start(&[("rate_limits", "{\"callerPerMinute\":0}")]);
+    let stack = Stack::start(&[("rate_limits", "{\"callerPerMinute\":null}")]);
     println!("mfa-recovery diagnose benchmark (Spin + graph-sim on loopback, zero latency)");
 
     // First call after start: no token, no role-holder cache.

@@ -18,7 +18,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(200_000);
     std::env::set_var("SIM_RELEASE", "1");
-    let stack = Stack::start(&[("rate_limits", "{\"callerPerMinute\":0}")]);
+    let stack = Stack::start(&[("rate_limits", "{\"callerPerMinute\":null}")]);
     let seeding = Instant::now();
     stack.sim.reseed(|f| {
         let g = &mut f["signIns"]["generate"];

@@ -51,7 +51,7 @@ fn main() {
     std::env::set_var("SIM_RELEASE", "1");
     let stack = Stack::start(&[(
         "rate_limits",
-        "{\"callerPerMinute\":0,\"tapPerUserPerDay\":0,\"resetPerUserPerDay\":0,\"phonePerUserPerDay\":0}",
+        "{\"callerPerMinute\":null,\"callerMutationsPerDay\":null,\"tapPerUserPerDay\":null,\"resetPerUserPerDay\":null,\"phonePerUserPerDay\":null}",
     )]);
     stack.sim.reseed(|f| {
         let bob = fixture_user(f, "bob@contoso.com").clone();

@@ -98,7 +98,7 @@ fn main() {
     // Limits off: this measures the operations, not the guard rails.
     let stack = Stack::start(&[(
         "rate_limits",
-        "{\"callerPerMinute\":0,\"resetPerUserPerDay\":0,\"phonePerUserPerDay\":0}",
+        "{\"callerPerMinute\":null,\"callerMutationsPerDay\":null,\"resetPerUserPerDay\":null,\"phonePerUserPerDay\":null}",
     )]);
 
     println!("mfa-recovery reset and phone benchmark (Spin + graph-sim on loopback, zero latency)");

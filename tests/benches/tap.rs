@@ -31,7 +31,7 @@ fn main() {
     // Limits off: this measures the operation, not the guard rails.
     let stack = Stack::start(&[(
         "rate_limits",
-        "{\"callerPerMinute\":0,\"tapPerUserPerDay\":0}",
+        "{\"callerPerMinute\":null,\"callerMutationsPerDay\":null,\"tapPerUserPerDay\":null}",
     )]);
 
     issue(&stack, "alice@contoso.com");

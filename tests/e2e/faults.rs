@@ -165,8 +165,7 @@ fn every_graph_call_slower_than_the_budget_is_cut_off_honestly() {
     all.finish();
 }
 
-const NO_LIMITS: &str =
-    r#"{"callerPerMinute":0,"tapPerUserPerDay":0,"resetPerUserPerDay":0,"phonePerUserPerDay":0}"#;
+const NO_LIMITS: &str = r#"{"callerPerMinute":null,"callerMutationsPerDay":null,"tapPerUserPerDay":null,"resetPerUserPerDay":null,"phonePerUserPerDay":null}"#;
 
 /// Runs and outcomes, printed as operation x step x fault -> outcome.
 #[derive(Default)]

@@ -2,6 +2,7 @@
 //! restart, all through real `spin up`.
 
 use mfa_tests::{demo_app, demo_fixture, Sim, Spin};
+use serde_json::json;
 
 use crate::{common, options, stack};
 
@@ -209,4 +210,44 @@ fn readyz_reports_refused_credentials_without_the_secret() {
             .count(),
         2
     );
+}
+
+#[test]
+fn dangerous_configurations_are_refused_by_name() {
+    let key = mfa_tests::sha256_hex("SECRET-key");
+    let secret = "whsec_U0VDUkVULXdlYmhvb2stc2VjcmV0LTEyMzQ1Ng==";
+    let callers_same_key = json!([
+        { "id": "a", "keySha256": key, "scopes": ["tap"] },
+        { "id": "b", "keySha256": key.to_uppercase(), "scopes": ["audit:read"] },
+    ])
+    .to_string();
+    let callers_same_secret = json!([
+        { "id": "a", "webhookSecret": secret, "scopes": ["tap"] },
+        { "id": "b", "webhookSecret": secret, "scopes": ["reset"] },
+    ])
+    .to_string();
+    let cases = [
+        ("callers", callers_same_key.as_str()),
+        ("callers", callers_same_secret.as_str()),
+        ("graph_endpoint", "http://graph.SECRET.example"),
+        ("login_endpoint", "http://login.SECRET.example:8080"),
+        ("ticket_pattern", "^(INC|SECRET"),
+        ("ticket_pattern", "\\w{1000}SECRET"),
+    ];
+    for (name, value) in cases {
+        let (_sim, app) = stack(&[(name, Some(value))]);
+        let r = app.client().get("/readyz");
+        assert_eq!(r.status, 500, "{name}={value}: {}", r.body);
+        let p = r.json();
+        assert_eq!(p["code"], "misconfigured", "{p}");
+        assert_eq!(p["variable"], name, "{p}");
+        for leak in ["SECRET", &key[..16], &secret[6..22]] {
+            assert!(!r.body.contains(leak), "{name} value echoed: {}", r.body);
+            assert!(!app.logs().contains(leak), "{name} value logged");
+        }
+    }
+    // Loopback over plain HTTP stays allowed (graph-sim runs on 127.0.0.1);
+    // a good pattern is accepted.
+    let (_sim, app) = stack(&[("ticket_pattern", Some(r"^(INC|RITM)\d{7}$"))]);
+    assert_eq!(app.client().get("/readyz").status, 200);
 }

@@ -68,9 +68,10 @@ fn a_pass_is_announced_to_every_kind_after_the_change_and_without_the_pass() {
         assert_eq!(m["sender"], "mfa-notify@contoso.com");
         let t = text(m);
         assert!(!m.to_string().contains(pass), "a mail holds the pass: {m}");
+        // No `ticket_pattern`: the ticket is not vouched for, so not quoted.
+        assert!(!t.contains("INC-N1"), "{t}");
         for part in [
             "Temporary Access Pass",
-            "INC-N1",
             audit_id,
             "contact your IT helpdesk",
         ] {
@@ -300,4 +301,53 @@ fn resets_and_phones_are_announced_but_dry_runs_and_no_ops_are_not() {
         (200, json!(true))
     );
     assert_eq!(mails(&sim).len(), 6);
+}
+
+#[test]
+fn a_ticket_is_in_the_mail_only_when_it_matches_ticket_pattern_and_a_reason_never() {
+    // No pattern: the ticket is free text from the caller, so the mail
+    // leaves it out (the reference to quote is the audit id).
+    let (sim, app) = stack(&[("notify", Some(ALL))]);
+    let r = tap(
+        &app,
+        json!({ "user": "alice@contoso.com", "ticket": "Call-555-0199-now",
+                "reason": "URGENT-call-555-0142" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let audit_id = r.json()["auditId"].as_str().unwrap().to_string();
+    let sent = mails(&sim);
+    assert_eq!(sent.len(), 3);
+    for m in &sent {
+        let all = m.to_string();
+        assert!(
+            !all.contains("555-0199"),
+            "an unchecked ticket in mail: {m}"
+        );
+        assert!(!all.contains("555-0142"), "the reason in mail: {m}");
+        assert!(text(m).contains(&audit_id), "{m}");
+    }
+
+    // A pattern: the ticket (which had to match it) is quoted; the reason
+    // still never is.
+    let (sim, app) = stack(&[
+        ("notify", Some(ALL)),
+        ("ticket_pattern", Some(r"^(INC|RITM)\d{7}$")),
+    ]);
+    let r = tap(
+        &app,
+        json!({ "user": "alice@contoso.com", "ticket": "INC0012345",
+                "reason": "URGENT-call-555-0142" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    let sent = mails(&sim);
+    assert_eq!(sent.len(), 3);
+    for m in &sent {
+        assert!(text(m).contains("Ticket: INC0012345"), "{m}");
+        assert!(
+            !m.to_string().contains("555-0142"),
+            "the reason in mail: {m}"
+        );
+    }
 }

@@ -32,10 +32,11 @@ pub enum Variable {
     RateLimits,
     Notify,
     RequireVerification,
+    TicketPattern,
 }
 
 impl Variable {
-    pub const ALL: [Variable; 13] = [
+    pub const ALL: [Variable; 14] = [
         Variable::TenantId,
         Variable::ClientId,
         Variable::ClientSecret,
@@ -49,6 +50,7 @@ impl Variable {
         Variable::RateLimits,
         Variable::Notify,
         Variable::RequireVerification,
+        Variable::TicketPattern,
     ];
 
     /// The name in `spin.toml` (and `SPIN_VARIABLE_<NAME>` upper-cased).
@@ -67,6 +69,7 @@ impl Variable {
             Variable::RateLimits => "rate_limits",
             Variable::Notify => "notify",
             Variable::RequireVerification => "require_verification",
+            Variable::TicketPattern => "ticket_pattern",
         }
     }
 
@@ -132,8 +135,19 @@ impl Endpoint {
                 "scheme must be https or http",
             ));
         }
-        if url.host_str().is_none() {
-            return Err(ConfigError::invalid(variable, "URL has no host"));
+        let loopback = match url.host() {
+            None => return Err(ConfigError::invalid(variable, "URL has no host")),
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        };
+        // Tokens and passes cross this connection: plain HTTP only to this
+        // machine (a simulator, a local proxy), never across a network.
+        if url.scheme() == "http" && !loopback {
+            return Err(ConfigError::invalid(
+                variable,
+                "http is allowed only for a loopback host (127.0.0.0/8, ::1, localhost); use https",
+            ));
         }
         if !url.username().is_empty() || url.password().is_some() {
             return Err(ConfigError::invalid(
@@ -168,23 +182,72 @@ pub struct CallerConfig {
 }
 
 /// Rate limits (API.md "Callers"); `rate_limits` overrides any of them.
+///
+/// A member left out keeps its default; `0` allows none; `null` (`None`)
+/// removes the limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RateLimits {
-    pub caller_per_minute: u32,
-    pub tap_per_user_per_day: u32,
-    pub reset_per_user_per_day: u32,
-    pub phone_per_user_per_day: u32,
+    pub caller_per_minute: Option<u32>,
+    pub caller_mutations_per_day: Option<u32>,
+    pub tap_per_user_per_day: Option<u32>,
+    pub reset_per_user_per_day: Option<u32>,
+    pub phone_per_user_per_day: Option<u32>,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
         RateLimits {
-            caller_per_minute: 60,
-            tap_per_user_per_day: 3,
-            reset_per_user_per_day: 3,
-            phone_per_user_per_day: 10,
+            caller_per_minute: Some(60),
+            caller_mutations_per_day: Some(200),
+            tap_per_user_per_day: Some(3),
+            reset_per_user_per_day: Some(3),
+            phone_per_user_per_day: Some(10),
         }
+    }
+}
+
+/// `ticket_pattern`: a regex every ticket must match as a whole.
+#[derive(Clone, Debug)]
+pub struct TicketPattern(regex::Regex);
+
+/// Longest `ticket_pattern` accepted, in characters.
+pub const TICKET_PATTERN_MAX_LEN: usize = 256;
+/// Bound on the compiled program, so a pattern cannot make every request
+/// (or the configuration load itself) expensive.
+const TICKET_PATTERN_SIZE_LIMIT: usize = 256 * 1024;
+
+impl TicketPattern {
+    fn parse(raw: &str) -> Result<Self, ConfigError> {
+        let v = Variable::TicketPattern;
+        let p = raw.trim();
+        if p.chars().count() > TICKET_PATTERN_MAX_LEN {
+            return Err(ConfigError::invalid(
+                v,
+                format!("longer than {TICKET_PATTERN_MAX_LEN} characters"),
+            ));
+        }
+        // The whole ticket must match, anchored or not: a pattern that
+        // matched anywhere would let any text around a ticket number
+        // through, and into mail.
+        regex::RegexBuilder::new(&format!("^(?:{p})$"))
+            .size_limit(TICKET_PATTERN_SIZE_LIMIT)
+            .dfa_size_limit(TICKET_PATTERN_SIZE_LIMIT)
+            .build()
+            .map(TicketPattern)
+            .map_err(|e| {
+                ConfigError::invalid(
+                    v,
+                    match e {
+                        regex::Error::CompiledTooBig(_) => "the compiled pattern is too large",
+                        _ => "not a valid regular expression",
+                    },
+                )
+            })
+    }
+
+    pub fn matches(&self, ticket: &str) -> bool {
+        self.0.is_match(ticket)
     }
 }
 
@@ -257,6 +320,7 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub notify: Option<NotifyConfig>,
     pub require_verification: VerificationRequirement,
+    pub ticket_pattern: Option<TicketPattern>,
 }
 
 const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
@@ -331,6 +395,9 @@ impl Config {
             None => VerificationRequirement::None,
             Some(raw) => parse_verification(&raw)?,
         };
+        let ticket_pattern = read(Variable::TicketPattern)?
+            .map(|raw| TicketPattern::parse(&raw))
+            .transpose()?;
 
         Ok(Config {
             tenant_id,
@@ -346,6 +413,7 @@ impl Config {
             rate_limits,
             notify,
             require_verification,
+            ticket_pattern,
         })
     }
 }
@@ -472,6 +540,23 @@ fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
                 .parse::<Scope>()
                 .map_err(|_| at("scopes has an unknown scope"))?;
             scopes.insert(scope);
+        }
+        // Two callers with one credential would make either's requests
+        // indistinguishable in the audit trail and limits; the index, never
+        // the value, is named.
+        let same = |other: &CallerConfig| {
+            let key = matches!((&key_sha256, &other.key_sha256), (Some(a), Some(b)) if a.expose() == b.expose());
+            let secret = matches!((&webhook_secret, &other.webhook_secret), (Some(a), Some(b)) if a.expose() == b.expose());
+            (key, secret)
+        };
+        for (j, other) in callers.iter().enumerate() {
+            match same(other) {
+                (true, _) => return Err(at(&format!("keySha256 is the same as callers[{j}]'s"))),
+                (_, true) => {
+                    return Err(at(&format!("webhookSecret is the same as callers[{j}]'s")))
+                }
+                _ => {}
+            }
         }
         callers.push(CallerConfig {
             id: c.id,
@@ -633,6 +718,20 @@ mod tests {
                 r#"{"sender":"SECRETVALUE","recipients":["manager"]}"#,
             ),
             ("require_verification", "SECRETVALUE"),
+            ("graph_endpoint", "http://SECRETVALUE.example"),
+            ("login_endpoint", "http://10.0.0.1:8080"),
+            ("graph_endpoint", "http://127.0.0.1.SECRETVALUE.example"),
+            ("ticket_pattern", "(SECRETVALUE"),
+            ("ticket_pattern", r"\w{1000}SECRETVALUE"),
+            ("rate_limits", r#"{"callerMutationsPerDay":-1}"#),
+            (
+                "callers",
+                r#"[{"id":"a","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":[]},{"id":"b","keySha256":"5E884898DA28047151D0E56F8DC6292773603D0D6AABBDD62A11EF721D1542D8","scopes":[]}]"#,
+            ),
+            (
+                "callers",
+                r#"[{"id":"a","webhookSecret":"whsec_U0VDUkVULXdlYmhvb2stc2VjcmV0LTEyMzQ1Ng==","scopes":[]},{"id":"b","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","webhookSecret":"whsec_U0VDUkVULXdlYmhvb2stc2VjcmV0LTEyMzQ1Ng==","scopes":[]}]"#,
+            ),
             ("tenant_id", "SECRET VALUE"),
             ("client_id", "SECRETVALUE"),
         ];
@@ -670,8 +769,9 @@ mod tests {
             c.protected_users,
             ["boss@contoso.com", "11111111-2222-3333-4444-555555555555"]
         );
-        assert_eq!(c.rate_limits.caller_per_minute, 5);
-        assert_eq!(c.rate_limits.tap_per_user_per_day, 3);
+        assert_eq!(c.rate_limits.caller_per_minute, Some(5));
+        assert_eq!(c.rate_limits.tap_per_user_per_day, Some(3));
+        assert_eq!(c.rate_limits.caller_mutations_per_day, Some(200));
         assert_eq!(c.notify.unwrap().recipients.len(), 2);
         assert_eq!(
             c.require_verification,
@@ -679,6 +779,118 @@ mod tests {
                 [MutatingOperation::Tap, MutatingOperation::Reset].into()
             )
         );
+    }
+
+    #[test]
+    fn zero_allows_none_and_null_removes_a_limit() {
+        let c = Config::load(&vars(&[(
+            "rate_limits",
+            r#"{"tapPerUserPerDay":0,"callerMutationsPerDay":null,"callerPerMinute":7}"#,
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.rate_limits,
+            RateLimits {
+                caller_per_minute: Some(7),
+                caller_mutations_per_day: None,
+                tap_per_user_per_day: Some(0),
+                reset_per_user_per_day: Some(3),
+                phone_per_user_per_day: Some(10),
+            }
+        );
+    }
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        for ok in [
+            "http://127.0.0.1:8081",
+            "http://127.9.8.7",
+            "http://[::1]:3000",
+            "http://localhost:8080",
+            "http://LocalHost",
+            "https://graph.microsoft.us",
+        ] {
+            for name in ["graph_endpoint", "login_endpoint"] {
+                let c = Config::load(&vars(&[(name, ok)]));
+                assert!(c.is_ok(), "{name}={ok}: {:?}", c.err());
+            }
+        }
+        for bad in [
+            "http://graph.microsoft.com",
+            "http://10.0.0.1",
+            "http://128.0.0.1",
+            "http://[::2]",
+            "http://localhost.evil.example",
+            "http://0.0.0.0",
+        ] {
+            let e = Config::load(&vars(&[("graph_endpoint", bad)])).unwrap_err();
+            assert_eq!(e.variable(), Variable::GraphEndpoint, "{bad}");
+            assert!(e.to_string().contains("loopback"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn callers_may_not_share_a_credential() {
+        let upper = KEY_HASH.to_uppercase();
+        let two = format!(
+            r#"[{{"id":"a","keySha256":"{KEY_HASH}","scopes":[]}},{{"id":"b","keySha256":"{upper}","scopes":[]}}]"#
+        );
+        let e = Config::load(&vars(&[("callers", &two)])).unwrap_err();
+        assert_eq!(e.variable(), Variable::Callers);
+        assert!(
+            e.to_string()
+                .contains("callers[1]: keySha256 is the same as callers[0]'s"),
+            "{e}"
+        );
+        assert!(!e.to_string().to_lowercase().contains(KEY_HASH), "{e}");
+
+        let secret = "whsec_MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0";
+        let two = format!(
+            r#"[{{"id":"a","webhookSecret":"{secret}","scopes":[]}},{{"id":"b","webhookSecret":"{secret}","scopes":[]}}]"#
+        );
+        let e = Config::load(&vars(&[("callers", &two)])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("webhookSecret is the same as callers[0]'s"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains(&secret[6..]), "{e}");
+
+        // Distinct credentials of each kind are fine.
+        let other = "0".repeat(64);
+        let ok = format!(
+            r#"[{{"id":"a","keySha256":"{KEY_HASH}","webhookSecret":"{secret}","scopes":[]}},{{"id":"b","keySha256":"{other}","scopes":[]}}]"#
+        );
+        assert_eq!(
+            Config::load(&vars(&[("callers", &ok)]))
+                .unwrap()
+                .callers
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn ticket_pattern_matches_whole_tickets_and_is_bounded() {
+        let c = Config::load(&vars(&[("ticket_pattern", r"(INC|RITM)\d{7}")])).unwrap();
+        let p = c.ticket_pattern.unwrap();
+        assert!(p.matches("INC0012345"));
+        assert!(p.matches("RITM0012345"));
+        for bad in [
+            "INC001234",
+            "xINC0012345",
+            "INC0012345\ncall me",
+            "inc0012345",
+            "",
+        ] {
+            assert!(!p.matches(bad), "{bad}");
+        }
+        assert!(Config::load(&vars(&[])).unwrap().ticket_pattern.is_none());
+        let long = "a".repeat(TICKET_PATTERN_MAX_LEN + 1);
+        let e = Config::load(&vars(&[("ticket_pattern", &long)])).unwrap_err();
+        assert_eq!(e.variable(), Variable::TicketPattern);
+        let e = Config::load(&vars(&[("ticket_pattern", r"\w{1000}")])).unwrap_err();
+        assert!(e.to_string().contains("too large"), "{e}");
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct Notice {
 /// The facts every notice quotes.
 pub struct Context<'a> {
     pub time: &'a str,
+    /// Only a ticket that matched `ticket_pattern`: otherwise it is text
+    /// the caller chose, and a notice must not carry a caller's words to
+    /// the user (nor does it ever carry the `reason`).
     pub ticket: Option<&'a str>,
     /// The change's audit record, for the user to quote when they call.
     pub audit_id: Option<&'a str>,
@@ -181,13 +184,16 @@ fn text(notice: &Notice, kind: NotifyRecipient, cx: &Context<'_>) -> String {
     format!(
         "{why}\n\n\
          On {time} the IT helpdesk changed how this account signs in:\n\n  {change}\n\n\
-         Ticket: {ticket}\nReference: {reference}\n\n\
+         {ticket}Reference: {reference}\n\n\
          If this was not asked for, contact your IT helpdesk or security team now \
          through a number or address you already know (not one given in a call or a message), \
          and quote the reference above. Nobody from IT will ask you for a code or a password.\n",
         time = cx.time,
         change = notice.change,
-        ticket = cx.ticket.unwrap_or("none given"),
+        ticket = cx
+            .ticket
+            .map(|t| format!("Ticket: {t}\n"))
+            .unwrap_or_default(),
         reference = cx.audit_id.unwrap_or("unavailable"),
     )
 }
@@ -284,5 +290,22 @@ mod tests {
         ] {
             assert!(t.contains(part), "{part} missing from {t}");
         }
+    }
+
+    #[test]
+    fn no_ticket_line_without_a_vouched_ticket() {
+        let n = Notice {
+            audience: Audience(vec![]),
+            user: user(None, &[]).summary,
+            change: "A Temporary Access Pass was issued.".into(),
+        };
+        let cx = Context {
+            time: "2026-11-23T08:00:00Z",
+            ticket: None,
+            audit_id: Some("a-1"),
+        };
+        let t = text(&n, NotifyRecipient::User, &cx);
+        assert!(!t.contains("Ticket"), "{t}");
+        assert!(t.contains("Reference: a-1"), "{t}");
     }
 }

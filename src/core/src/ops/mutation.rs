@@ -273,24 +273,21 @@ impl Context<'_> {
     }
 
     /// Protected users need the `privileged` scope; refused before any write.
+    ///
+    /// Only a privileged caller may learn why a user is protected (API.md
+    /// "Configuration"), and a privileged caller is never refused here: the
+    /// answer names no role or group, so a helpdesk key cannot enumerate
+    /// the tenant's administrators. The audit record keeps the reasons, for
+    /// `/v1/audit` readers.
     fn guard_protected(&self, reasons: &[ProtectionReason]) -> Result<(), Refusal> {
         if reasons.is_empty() || self.caller.has(Scope::Privileged) {
             return Ok(());
         }
-        let why: Vec<String> = reasons
-            .iter()
-            .map(|r| format!("{} ({})", r.code, r.name))
-            .collect();
-        Err(Refusal::refused(
-            Problem::new(
-                ErrorCode::ProtectedUser,
-                format!(
-                    "the user is protected ({}); only a caller with the privileged scope may change them",
-                    why.join(", ")
-                ),
-            )
-            .with("reasons", json!(reasons)),
+        Err(Refusal::refused(Problem::new(
+            ErrorCode::ProtectedUser,
+            "the user is protected; only a caller with the privileged scope may change them",
         ))
+        .details(json!({ "reasons": reasons })))
     }
 
     /// `require_verification = protected` can only be judged once the user
@@ -462,8 +459,18 @@ pub async fn run<O: Operation>(
             // After the change and its record, before the stored outcome:
             // a retry waits (409) or replays, and never sends a second one.
             if let (true, Some(n), Some(c)) = (succeeded, &d.notice, &config.notify) {
-                let sent =
-                    notice(host, &graph, c, n, &draft, request_id, audit_id.as_deref()).await;
+                let pattern = config.ticket_pattern.as_ref();
+                let sent = notice(
+                    host,
+                    &graph,
+                    c,
+                    pattern,
+                    n,
+                    &draft,
+                    request_id,
+                    audit_id.as_deref(),
+                )
+                .await;
                 for body in [&mut d.body, &mut d.replay_body] {
                     body["notified"] = json!(sent.notified);
                     for w in &sent.warnings {
@@ -497,8 +504,11 @@ pub async fn run<O: Operation>(
                     r.changed.unwrap_or_else(|| "nothing was changed".into()),
                 );
             }
+            // A 5xx or a 429 changed nothing for good: a retry (after
+            // `Retry-After`) does the work rather than replaying the refusal.
+            let retryable = p.code.status().is_server_error() || p.code == ErrorCode::RateLimited;
             if let Some(token) = claim_token {
-                if p.code.status().is_server_error() {
+                if retryable {
                     let _ = idempotency::release(host.kv, token);
                 } else {
                     let stored = StoredOutcome {
@@ -509,8 +519,9 @@ pub async fn run<O: Operation>(
                     let _ = idempotency::complete(host.kv, token, unix(host), stored);
                 }
             }
-            // A webhook we failed must be deliverable again (same webhook-id).
-            if p.code.status().is_server_error() {
+            // A webhook we failed or deferred must be deliverable again
+            // (same webhook-id).
+            if retryable {
                 if let Some(Caller {
                     id,
                     credential: CredentialKind::Webhook { webhook_id },
@@ -527,19 +538,28 @@ pub async fn run<O: Operation>(
 
 /// Sends the notice and records it as its own audit record (operation
 /// `notify`, same request id).
+// The request's facts, passed as they are rather than bundled for one call.
+#[allow(clippy::too_many_arguments)]
 async fn notice(
     host: &Host<'_>,
     graph: &GraphClient<'_>,
     config: &crate::config::NotifyConfig,
+    ticket_pattern: Option<&crate::config::TicketPattern>,
     n: &Notice,
     draft: &Draft,
     request_id: &RequestId,
     audit_id: Option<&str>,
 ) -> notify::Sent {
     let time = crate::types::rfc3339(host.clock.now());
+    // The ticket is caller-supplied text: it goes into mail only when
+    // `ticket_pattern` vouches for its shape (API.md "Mutations").
+    let ticket = draft
+        .ticket
+        .as_deref()
+        .filter(|t| ticket_pattern.is_some_and(|p| p.matches(t)));
     let cx = notify::Context {
         time: &time,
-        ticket: draft.ticket.as_deref(),
+        ticket,
         audit_id,
     };
     let sent = notify::send(graph, config, n, &cx).await;
@@ -629,6 +649,16 @@ async fn pipeline<O: Operation>(
         )
         .into());
     }
+    if let (Some(pattern), Some(ticket)) = (&config.ticket_pattern, input.ticket()) {
+        if !pattern.matches(ticket.as_str()) {
+            return Err(Problem::field(
+                ErrorCode::InvalidRequest,
+                "ticket",
+                "`ticket` does not match this deployment's ticket pattern (`ticket_pattern`)",
+            )
+            .into());
+        }
+    }
     let must_verify = match &config.require_verification {
         VerificationRequirement::All => true,
         VerificationRequirement::Operations(ops) => ops.contains(&O::OPERATION),
@@ -655,6 +685,19 @@ async fn pipeline<O: Operation>(
             Claim::Fresh(token) => *claim_token = Some(token),
         }
     }
+
+    // Before Graph is asked anything: a per-user limit of 0, which no user
+    // can pass, and the caller's cap on changes (a leaked key cannot take
+    // over a tenant overnight). Replays above were not counted.
+    let now = unix(host);
+    let refused = |e: rate_limit::LimitError| Refusal::refused(e.to_problem());
+    if let Some(none) =
+        rate_limit::per_target(&config.rate_limits, O::OPERATION.into()).filter(|l| l.max == 0)
+    {
+        rate_limit::check(host.kv, now, &none, "").map_err(refused)?;
+    }
+    rate_limit::check_caller_mutations(host.kv, now, &config.rate_limits, &caller)
+        .map_err(refused)?;
 
     require_permissions(host, graph, O::OPERATION).await?;
     let cx = Context {
