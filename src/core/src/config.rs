@@ -33,10 +33,12 @@ pub enum Variable {
     Notify,
     RequireVerification,
     TicketPattern,
+    AuditKey,
+    StateKey,
 }
 
 impl Variable {
-    pub const ALL: [Variable; 14] = [
+    pub const ALL: [Variable; 16] = [
         Variable::TenantId,
         Variable::ClientId,
         Variable::ClientSecret,
@@ -51,6 +53,8 @@ impl Variable {
         Variable::Notify,
         Variable::RequireVerification,
         Variable::TicketPattern,
+        Variable::AuditKey,
+        Variable::StateKey,
     ];
 
     /// The name in `spin.toml` (and `SPIN_VARIABLE_<NAME>` upper-cased).
@@ -70,12 +74,17 @@ impl Variable {
             Variable::Notify => "notify",
             Variable::RequireVerification => "require_verification",
             Variable::TicketPattern => "ticket_pattern",
+            Variable::AuditKey => "audit_key",
+            Variable::StateKey => "state_key",
         }
     }
 
     /// Secrets get `secret = true` in the manifest.
     pub fn is_secret(self) -> bool {
-        matches!(self, Variable::ClientSecret | Variable::Callers)
+        matches!(
+            self,
+            Variable::ClientSecret | Variable::Callers | Variable::AuditKey | Variable::StateKey
+        )
     }
 
     /// Required variables have no default in the manifest: `spin up` refuses to
@@ -321,6 +330,11 @@ pub struct Config {
     pub notify: Option<NotifyConfig>,
     pub require_verification: VerificationRequirement,
     pub ticket_pattern: Option<TicketPattern>,
+    /// HMAC key of the audit chain and its signed head (API.md "GET /v1/audit").
+    pub audit_key: Option<Secret<Vec<u8>>>,
+    /// Key material sealing the app's key-value records; `None`: derived
+    /// from `client_secret`.
+    pub state_key: Option<Secret<Vec<u8>>>,
 }
 
 const DEFAULT_GRAPH_ENDPOINT: &str = "https://graph.microsoft.com";
@@ -398,6 +412,12 @@ impl Config {
         let ticket_pattern = read(Variable::TicketPattern)?
             .map(|raw| TicketPattern::parse(&raw))
             .transpose()?;
+        let audit_key = read(Variable::AuditKey)?
+            .map(|raw| parse_key(Variable::AuditKey, &raw))
+            .transpose()?;
+        let state_key = read(Variable::StateKey)?
+            .map(|raw| parse_key(Variable::StateKey, &raw))
+            .transpose()?;
 
         Ok(Config {
             tenant_id,
@@ -414,8 +434,27 @@ impl Config {
             notify,
             require_verification,
             ticket_pattern,
+            audit_key,
+            state_key,
         })
     }
+}
+
+/// Shortest key accepted: 32 characters (e.g. `openssl rand -base64 32`
+/// gives 44), so a key is never guessable by brute force.
+const MIN_KEY_CHARS: usize = 32;
+
+/// A key variable is used as given (its bytes, trimmed): any encoding of
+/// enough randomness works, and no decoding step can silently shorten it.
+fn parse_key(variable: Variable, raw: &str) -> Result<Secret<Vec<u8>>, ConfigError> {
+    let key = raw.trim();
+    if key.chars().count() < MIN_KEY_CHARS {
+        return Err(ConfigError::invalid(
+            variable,
+            format!("must be at least {MIN_KEY_CHARS} characters of random text"),
+        ));
+    }
+    Ok(Secret::new(key.as_bytes().to_vec()))
 }
 
 fn parse_guid(variable: Variable, raw: &str) -> Result<String, ConfigError> {
