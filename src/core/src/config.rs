@@ -933,11 +933,33 @@ mod tests {
     }
 
     #[test]
-    fn only_client_secret_and_callers_are_secret() {
+    fn the_credentials_and_keys_are_secret() {
         let secret: Vec<_> = Variable::ALL
             .into_iter()
             .filter(|v| v.is_secret())
             .collect();
-        assert_eq!(secret, [Variable::ClientSecret, Variable::Callers]);
+        assert_eq!(
+            secret,
+            [
+                Variable::ClientSecret,
+                Variable::Callers,
+                Variable::AuditKey,
+                Variable::StateKey
+            ]
+        );
+    }
+
+    #[test]
+    fn keys_are_at_least_32_characters_and_never_echoed() {
+        for name in ["audit_key", "state_key"] {
+            let short = "SHORTKEY-0123456789-0123456789a";
+            let e = Config::load(&vars(&[(name, short)])).unwrap_err();
+            assert_eq!(e.variable().name(), name);
+            assert!(!e.to_string().contains(short), "{e}");
+            let long = "k".repeat(32);
+            let c = Config::load(&vars(&[(name, long.as_str())])).unwrap();
+            let key = if name == "audit_key" { c.audit_key } else { c.state_key };
+            assert_eq!(key.unwrap().expose(), long.as_bytes());
+        }
     }
 }
