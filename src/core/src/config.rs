@@ -958,7 +958,11 @@ mod tests {
             assert!(!e.to_string().contains(short), "{e}");
             let long = "k".repeat(32);
             let c = Config::load(&vars(&[(name, long.as_str())])).unwrap();
-            let key = if name == "audit_key" { c.audit_key } else { c.state_key };
+            let key = if name == "audit_key" {
+                c.audit_key
+            } else {
+                c.state_key
+            };
             assert_eq!(key.unwrap().expose(), long.as_bytes());
         }
     }

@@ -23,6 +23,7 @@ mod query;
 pub mod record;
 mod redact;
 mod row;
+mod trail;
 mod verify;
 
 #[cfg(test)]
@@ -35,4 +36,5 @@ pub use id::looks_like_audit_id;
 pub use query::{get, list, AuditPage, AuditQuery, DEFAULT_LIMIT, MAX_LIMIT};
 pub use record::{AuditEntry, AuditRecord, Outcome};
 pub use redact::REDACTED;
+pub use trail::Trail;
 pub use verify::{verify, VerifyReport};

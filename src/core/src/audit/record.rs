@@ -15,6 +15,9 @@ pub enum Outcome {
     Failed,
     Refused,
     DryRun,
+    /// An attempt begun and not (yet) completed: in flight, or cut off
+    /// before its completion could be written.
+    Pending,
 }
 
 impl Outcome {
@@ -24,6 +27,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::Refused => "refused",
             Outcome::DryRun => "dry_run",
+            Outcome::Pending => "pending",
         }
     }
 
@@ -33,6 +37,7 @@ impl Outcome {
             Outcome::Failed,
             Outcome::Refused,
             Outcome::DryRun,
+            Outcome::Pending,
         ]
         .into_iter()
         .find(|o| o.as_str() == s)
