@@ -51,7 +51,10 @@ pub struct SpinOptions {
 }
 
 pub struct Spin {
-    child: Child,
+    /// `None` once stopped: a reaped child's pid may already belong to
+    /// another process group (pids wrap at 32768 on a busy machine), so the
+    /// group is signalled exactly once, while its leader is unreaped.
+    child: Option<Child>,
     ready_after: Duration,
     client: Client,
     state_dir: PathBuf,
@@ -84,7 +87,7 @@ impl Spin {
             match Spin::spawn(&opts, &state_dir) {
                 Ok((child, client, ready_after)) => {
                     return Ok(Spin {
-                        child,
+                        child: Some(child),
                         ready_after,
                         client,
                         state_dir,
@@ -156,7 +159,7 @@ impl Spin {
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child.as_ref().map_or(0, Child::id)
     }
 
     /// From process start to the first `200` on `/healthz` (cold start).
@@ -188,14 +191,22 @@ impl Spin {
 
     /// Stops Spin and the trigger processes it started, and waits for it.
     pub fn stop(&mut self) {
-        kill_group(&mut self.child);
+        if let Some(mut child) = self.child.take() {
+            kill_group(&mut child);
+        }
     }
 }
 
-/// Kills the process group `child` leads (see [`Spin::spawn`]), then reaps it.
+/// Kills the process group `child` leads (see [`Spin::spawn`]), then reaps
+/// it. Only for a child not yet reaped: until then its pid cannot be reused.
 fn kill_group(child: &mut Child) {
+    if !matches!(child.try_wait(), Ok(None)) {
+        // Exited: reaped now; its group may already be gone or reused.
+        return;
+    }
     let _ = Command::new("kill")
         .arg("-KILL")
+        .arg("--")
         .arg(format!("-{}", child.id()))
         .stderr(Stdio::null())
         .status();
