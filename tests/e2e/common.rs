@@ -86,3 +86,36 @@ pub fn audit_rows(app: &Spin) -> Vec<String> {
         .unwrap();
     rows.map(Result::unwrap).collect()
 }
+
+/// Standard Webhooks headers for `body`, signed now with the demo
+/// `servicenow` secret (scopes tap, reset, phone).
+pub fn webhook_headers(id: &str, body: &str) -> Vec<(String, String)> {
+    use base64::Engine as _;
+    let secret = base64::engine::general_purpose::STANDARD
+        .decode(&mfa_tests::demo::webhook_secret()["whsec_".len()..])
+        .unwrap();
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let sig = mfa_core::auth::webhook::sign(&secret, id, ts, body.as_bytes());
+    [
+        ("content-type", "application/json".to_string()),
+        ("webhook-id", id.to_string()),
+        ("webhook-timestamp", ts.to_string()),
+        ("webhook-signature", sig),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// POSTs a webhook delivery to `path`.
+pub fn send_webhook(app: &Spin, path: &str, headers: &[(String, String)], body: &str) -> Reply {
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    app.client()
+        .send("POST", path, &h, Some(body.as_bytes().to_vec()))
+}

@@ -6,6 +6,7 @@ mod common;
 mod diagnose;
 mod failures;
 mod faults;
+mod hardening;
 mod limits;
 mod live_check;
 mod manifest;

@@ -424,53 +424,43 @@ fn a_throttled_create_is_retried_after_retry_after_and_creates_one_pass() {
 }
 
 #[test]
-fn signed_webhooks_are_accepted_once() {
+fn a_signed_webhook_is_done_once_and_its_redelivery_replays_without_the_pass() {
     let (sim, app) = stack(&[]);
     let body = json!({ "user": "bob@contoso.com", "ticket": "SN-1" }).to_string();
-    let headers = webhook_headers("msg_1", &body);
-    let r = send_webhook(&app, &headers, &body);
+    let headers = common::webhook_headers("msg_1", &body);
+    let r = common::send_webhook(&app, "/v1/tap", &headers, &body);
     assert_eq!(r.status, 201, "{}", r.body);
-    let r = send_webhook(&app, &headers, &body);
+    assert!(r.json()["temporaryAccessPass"].is_string());
+    // The sender retries (its own timeout, say): the delivery's outcome.
+    let again = common::send_webhook(
+        &app,
+        "/v1/tap",
+        &common::webhook_headers("msg_1", &body),
+        &body,
+    );
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert!(
+        again.json().get("temporaryAccessPass").is_none(),
+        "{}",
+        again.body
+    );
+    assert_eq!(again.json()["passRedacted"], true);
+    assert_eq!(again.json()["auditId"], r.json()["auditId"]);
+    // The same id with another body is not a redelivery.
+    let other = json!({ "user": "bob@contoso.com", "ticket": "SN-2" }).to_string();
+    let r = common::send_webhook(
+        &app,
+        "/v1/tap",
+        &common::webhook_headers("msg_1", &other),
+        &other,
+    );
     assert_eq!(r.status, 401);
     assert_eq!(r.json()["code"], "replayed_webhook");
     assert_eq!(writes(&sim).len(), 1);
     assert!(!app
         .logs()
         .contains(&demo::webhook_secret()["whsec_".len()..]));
-}
-
-/// Standard Webhooks headers for `body`, signed now with the demo
-/// `servicenow` secret.
-fn webhook_headers(id: &str, body: &str) -> Vec<(String, String)> {
-    let secret = base64_decode(&demo::webhook_secret()["whsec_".len()..]);
-    let ts = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let sig = mfa_core::auth::webhook::sign(&secret, id, ts, body.as_bytes());
-    [
-        ("content-type", "application/json".to_string()),
-        ("webhook-id", id.to_string()),
-        ("webhook-timestamp", ts.to_string()),
-        ("webhook-signature", sig),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
-}
-
-fn send_webhook(app: &Spin, headers: &[(String, String)], body: &str) -> mfa_tests::Reply {
-    let h: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    app.client()
-        .send("POST", "/v1/tap", &h, Some(body.as_bytes().to_vec()))
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
 
 /// The demo fixture with its TAP policy changed by `edit`, loaded into `sim`.
@@ -660,11 +650,11 @@ fn a_webhook_answered_with_a_5xx_can_be_redelivered() {
     let (sim, app) = stack(&[]);
     sim.fault(json!({ "pathPattern": "temporaryAccessPassMethods$", "method": "POST", "status": 500, "errorCode": "generalException", "count": 1 }));
     let body = json!({ "user": ALICE, "ticket": "SN-9" }).to_string();
-    let mut headers = webhook_headers("msg_retry", &body);
+    let mut headers = common::webhook_headers("msg_retry", &body);
     headers.push(("idempotency-key".into(), "sn-9".into()));
-    let first = send_webhook(&app, &headers, &body);
+    let first = common::send_webhook(&app, "/v1/tap", &headers, &body);
     assert_eq!(first.status, 502, "{}", first.body);
-    let retry = send_webhook(&app, &headers, &body);
+    let retry = common::send_webhook(&app, "/v1/tap", &headers, &body);
     assert_eq!(retry.status, 201, "{}", retry.body);
     assert!(tap_of(&sim, ALICE_ID).is_some());
 }

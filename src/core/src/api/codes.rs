@@ -76,6 +76,7 @@ error_codes! {
     ProtectionUnverified => ("protection_unverified", BAD_GATEWAY, "Whether the user is protected could not be established"),
     Misconfigured => ("misconfigured", INTERNAL_SERVER_ERROR, "The deployment is misconfigured"),
     StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, "The service's state store is unavailable"),
+    AuditUnavailable => ("audit_unavailable", SERVICE_UNAVAILABLE, "The audit trail cannot be written"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal error"),
 }
 

@@ -20,6 +20,10 @@ use crate::types::IdempotencyKey;
 pub const HEADER: &str = "idempotency-key";
 /// How long a stored outcome answers retries.
 pub const RECORD_TTL_SECS: u64 = 24 * 60 * 60;
+/// A webhook delivery's outcome lives as long as its `webhook-id` binding
+/// (API.md "Callers": 72 h), so a sender's late retry replays rather than
+/// re-runs the change.
+pub const DELIVERY_TTL_SECS: u64 = crate::auth::webhook::DELIVERY_TTL_SECS;
 /// An in-flight claim older than this belongs to an instance that died: the
 /// request budget is 20 s, so two minutes is well past any live request.
 pub const STALE_CLAIM_SECS: u64 = 120;
@@ -60,6 +64,8 @@ enum Record {
 pub struct ClaimToken {
     key: String,
     claimed: Vec<u8>,
+    /// How long the stored outcome answers retries.
+    ttl: u64,
 }
 
 #[derive(Debug)]
@@ -85,6 +91,13 @@ fn store_key(caller: &str, key: &IdempotencyKey) -> String {
     format!("idem/{}", hex::encode(id))
 }
 
+/// Its own namespace: a caller's `Idempotency-Key` never meets a
+/// `webhook-id` of the same text.
+fn delivery_key(caller: &str, webhook_id: &str) -> String {
+    let id = Sha256::digest(format!("{caller}\n{webhook_id}").as_bytes());
+    format!("idem/delivery/{}", hex::encode(id))
+}
+
 fn store_error(e: HostError) -> Problem {
     Problem::new(
         ErrorCode::StorageUnavailable,
@@ -101,7 +114,38 @@ pub fn claim(
     key: &IdempotencyKey,
     body: &[u8],
 ) -> Result<Claim, Problem> {
-    let skey = store_key(caller, key);
+    claim_at(
+        kv,
+        entropy,
+        now,
+        store_key(caller, key),
+        body,
+        RECORD_TTL_SECS,
+    )
+}
+
+/// Claims a webhook delivery: its `webhook-id` is its idempotency key
+/// (API.md "Callers"), kept as long as the delivery's binding.
+pub fn claim_delivery(
+    kv: &dyn KeyValue,
+    entropy: &dyn Entropy,
+    now: u64,
+    caller: &str,
+    webhook_id: &str,
+    body: &[u8],
+) -> Result<Claim, Problem> {
+    let key = delivery_key(caller, webhook_id);
+    claim_at(kv, entropy, now, key, body, DELIVERY_TTL_SECS)
+}
+
+fn claim_at(
+    kv: &dyn KeyValue,
+    entropy: &dyn Entropy,
+    now: u64,
+    skey: String,
+    body: &[u8],
+    ttl: u64,
+) -> Result<Claim, Problem> {
     let digest = body_digest(body);
     let fresh = serde_json::to_vec(&Record::InFlight {
         body_sha256: digest.clone(),
@@ -119,6 +163,7 @@ pub fn claim(
             return Ok(Claim::Fresh(ClaimToken {
                 key: skey,
                 claimed: fresh,
+                ttl,
             }));
         }
         let Some(current) = kv.get(&skey).map_err(store_error)? else {
@@ -138,6 +183,7 @@ pub fn claim(
                 return Ok(Claim::Fresh(ClaimToken {
                     key: skey,
                     claimed: fresh,
+                    ttl,
                 }));
             }
             continue;
@@ -182,7 +228,7 @@ pub fn complete(
     let done = serde_json::to_vec(&Record::Done {
         body_sha256,
         outcome,
-        expires_at: now + RECORD_TTL_SECS,
+        expires_at: now + token.ttl,
     })
     .expect("record serialises");
     // If another instance took a stale claim over, its outcome wins.

@@ -19,6 +19,7 @@
 pub mod bearer;
 pub mod caller;
 pub mod rate_limit;
+pub mod refusals;
 pub mod webhook;
 
 use http::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -101,12 +102,21 @@ pub fn authenticate(
     config: &Config,
     headers: &HeaderMap,
     raw_body: &[u8],
+    endpoint: webhook::Endpoint<'_>,
     host: &Host<'_>,
 ) -> Result<Caller, AuthError> {
     let callers = &config.callers;
     if headers.contains_key(webhook::SIGNATURE) {
         let now = crate::types::unix_secs(host.clock.now());
-        return webhook::authenticate(callers, headers, raw_body, host.kv, host.entropy, now);
+        return webhook::authenticate(
+            callers,
+            headers,
+            raw_body,
+            endpoint,
+            host.kv,
+            host.entropy,
+            now,
+        );
     }
     if headers.contains_key(AUTHORIZATION) {
         return bearer::authenticate(callers, headers);
@@ -149,7 +159,14 @@ mod tests {
     fn no_credentials_is_a_401_with_the_bearer_challenge() {
         let w = World::configured();
         let config = Config::load(&w.vars).unwrap();
-        let err = authenticate(&config, &HeaderMap::new(), b"", &w.host()).unwrap_err();
+        let err = authenticate(
+            &config,
+            &HeaderMap::new(),
+            b"",
+            webhook::Endpoint::Mutation("tap"),
+            &w.host(),
+        )
+        .unwrap_err();
         assert_eq!(err, AuthError::NoCredentials);
         let p = err.to_problem();
         assert_eq!(p.code, ErrorCode::Unauthorized);
@@ -166,21 +183,42 @@ mod tests {
         let config = Config::load(&w.vars).unwrap();
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer password"));
-        let c = authenticate(&config, &h, b"", &w.host()).unwrap();
+        let c = authenticate(
+            &config,
+            &h,
+            b"",
+            webhook::Endpoint::Mutation("tap"),
+            &w.host(),
+        )
+        .unwrap();
         assert_eq!(c.id, "a");
         assert_eq!(c.credential, CredentialKind::BearerKey);
 
         // A webhook signature wins over a bearer key.
         h.insert(webhook::SIGNATURE, HeaderValue::from_static("v1,AAAA"));
         assert_eq!(
-            authenticate(&config, &h, b"", &w.host()).unwrap_err(),
+            authenticate(
+                &config,
+                &h,
+                b"",
+                webhook::Endpoint::Mutation("tap"),
+                &w.host()
+            )
+            .unwrap_err(),
             AuthError::MissingHeader(webhook::ID)
         );
 
         let mut h = HeaderMap::new();
         h.insert(webhook::ID, HeaderValue::from_static("msg_1"));
         assert_eq!(
-            authenticate(&config, &h, b"", &w.host()).unwrap_err(),
+            authenticate(
+                &config,
+                &h,
+                b"",
+                webhook::Endpoint::Mutation("tap"),
+                &w.host()
+            )
+            .unwrap_err(),
             AuthError::MissingHeader(webhook::SIGNATURE)
         );
     }

@@ -5,9 +5,10 @@
 //!
 //! Order of checks: the three headers are present and well-formed, the
 //! timestamp is within [`TOLERANCE_SECS`] of the clock, one `v1` signature
-//! matches some caller's secret, and only then is the `webhook-id` claimed in
-//! the key-value store. The claim comes last so that forged deliveries cannot
-//! fill the store or burn a genuine sender's ids.
+//! matches some caller's secret, and only then is the `webhook-id` bound in
+//! the key-value store to the endpoint and body it came with. The binding
+//! comes last so that forged deliveries cannot fill the store or burn a
+//! genuine sender's ids.
 
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -20,7 +21,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::{select_match, AuthError, Caller, CredentialKind};
 use crate::config::CallerConfig;
-use crate::ports::{nonce, Entropy, HostError, KeyValue};
+use crate::ports::{nonce, Entropy, KeyValue};
 
 pub const ID: &str = "webhook-id";
 pub const TIMESTAMP: &str = "webhook-timestamp";
@@ -30,11 +31,12 @@ pub const SIGNATURE: &str = "webhook-signature";
 pub const TOLERANCE_SECS: u64 = 300;
 /// The spec sets no bound; ids are message ids like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
 pub const MAX_ID_CHARS: usize = 256;
-/// A delivery is acceptable until its timestamp is [`TOLERANCE_SECS`] old,
-/// and its timestamp may be [`TOLERANCE_SECS`] ahead of the clock, so its id
-/// must be remembered for twice the tolerance; after that the timestamp check
-/// refuses a replay on its own.
-pub const SEEN_TTL_SECS: u64 = 2 * TOLERANCE_SECS;
+/// How long a `webhook-id` stays bound to its first delivery (API.md
+/// "Callers"). Far longer than the timestamp tolerance: senders retry for
+/// hours (Standard Webhooks' schedule runs about a day and a half), each
+/// retry re-signed with a fresh timestamp, and a retry must still find the
+/// outcome rather than run the change again.
+pub const DELIVERY_TTL_SECS: u64 = 72 * 60 * 60;
 
 /// The spec's signatures are padded standard base64; unpadded ones are
 /// accepted too, since some senders strip `=`.
@@ -157,10 +159,35 @@ pub fn verify<'c>(
     Ok((&callers[index], delivery.id.to_string()))
 }
 
-/// The replay record: when this id may be accepted again.
+/// Where a delivery was sent. A mutation's redelivery (same endpoint, same
+/// body) is its sender retrying; any other reuse of an id is a replay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint<'a> {
+    /// A change: the `webhook-id` is the delivery's idempotency key, so a
+    /// redelivery finishes or replays the job (API.md "Callers").
+    Mutation(&'a str),
+    /// A read: answered once per id; a redelivery is refused.
+    Read(&'a str),
+}
+
+impl Endpoint<'_> {
+    fn path(&self) -> &str {
+        match self {
+            Endpoint::Mutation(p) | Endpoint::Read(p) => p,
+        }
+    }
+}
+
+/// The binding of a `webhook-id` to the delivery that first used it.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Seen {
+struct Binding {
+    /// A record of the older shape (no binding) has none: it matches
+    /// nothing, so its id stays a replay until it expires.
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    body_sha256: String,
     expires_at: u64,
     /// Unique bytes per claim (see `KeyValue::compare_and_swap`).
     #[serde(default)]
@@ -176,31 +203,30 @@ fn seen_key(caller: &str, webhook_id: &str) -> String {
     )
 }
 
-/// Forgets a delivery we answered with a 5xx: Standard Webhooks senders
-/// retry with the same `webhook-id`, and that retry must be let in to finish
-/// the job (its `Idempotency-Key` still stops a double change).
-pub fn release(kv: &dyn KeyValue, caller: &str, webhook_id: &str) -> Result<(), HostError> {
-    kv.delete(&seen_key(caller, webhook_id))
-}
-
-/// Records `webhook_id` as seen for `caller`, or refuses it as a replay.
+/// Binds `webhook_id` to this endpoint and body for `caller`, or refuses it
+/// as a replay.
 ///
-/// The claim is one atomic compare-and-swap from "absent": of two concurrent
-/// deliveries of one id, exactly one wins. A record past its expiry is
-/// reclaimed with a compare-and-swap on the old value, so a racing reclaim
-/// also has one winner (the loser is a replay). An unreadable record is
-/// treated as expired: it is ours, and the timestamp tolerance still bounds
-/// what a replay could do.
-fn claim(
+/// The first delivery wins one atomic compare-and-swap from "absent"; a
+/// binding past its expiry is reclaimed with a compare-and-swap on the old
+/// value, so a racing reclaim also has one winner. A live binding lets in
+/// only a redelivery of the same body to the same mutation endpoint: the
+/// signature covers id, timestamp and body but not the path, so without
+/// the binding a captured delivery could be sent to another endpoint.
+fn bind(
     kv: &dyn KeyValue,
     entropy: &dyn Entropy,
     caller: &str,
     webhook_id: &str,
+    endpoint: Endpoint<'_>,
+    raw_body: &[u8],
     now: u64,
 ) -> Result<(), AuthError> {
     let key = seen_key(caller, webhook_id);
-    let fresh = serde_json::to_vec(&Seen {
-        expires_at: now + SEEN_TTL_SECS,
+    let body_sha256 = hex::encode(Sha256::digest(raw_body));
+    let fresh = serde_json::to_vec(&Binding {
+        endpoint: endpoint.path().to_string(),
+        body_sha256: body_sha256.clone(),
+        expires_at: now + DELIVERY_TTL_SECS,
         nonce: nonce(entropy),
     })
     .expect("record serialises");
@@ -215,12 +241,18 @@ fn claim(
         let Some(current) = kv.get(&key).map_err(AuthError::Storage)? else {
             continue;
         };
-        let expired = serde_json::from_slice::<Seen>(&current)
-            .map(|s| s.expires_at <= now)
-            .unwrap_or(true);
-        if !expired {
-            return Err(AuthError::Replayed);
+        let bound = serde_json::from_slice::<Binding>(&current).ok();
+        let live = bound.as_ref().filter(|b| b.expires_at > now);
+        if let Some(b) = live {
+            let redelivery = matches!(endpoint, Endpoint::Mutation(p) if b.endpoint == p)
+                && b.body_sha256 == body_sha256;
+            return if redelivery {
+                Ok(())
+            } else {
+                Err(AuthError::Replayed)
+            };
         }
+        // Expired or unreadable: ours to reclaim.
         return if kv
             .compare_and_swap(&key, Some(&current), &fresh)
             .map_err(AuthError::Storage)?
@@ -233,17 +265,27 @@ fn claim(
     Err(AuthError::Replayed)
 }
 
-/// A verified, first-seen delivery's caller.
+/// A verified delivery's caller: first seen, or a redelivery of the same
+/// body to the same mutation endpoint.
 pub fn authenticate(
     callers: &[CallerConfig],
     headers: &HeaderMap,
     raw_body: &[u8],
+    endpoint: Endpoint<'_>,
     kv: &dyn KeyValue,
     entropy: &dyn Entropy,
     now: u64,
 ) -> Result<Caller, AuthError> {
     let (config, webhook_id) = verify(callers, headers, raw_body, now)?;
-    claim(kv, entropy, &config.id, &webhook_id, now)?;
+    bind(
+        kv,
+        entropy,
+        &config.id,
+        &webhook_id,
+        endpoint,
+        raw_body,
+        now,
+    )?;
     Ok(Caller::from_config(
         config,
         CredentialKind::Webhook { webhook_id },
@@ -311,8 +353,28 @@ mod tests {
         headers(id, &ts.to_string(), &sig)
     }
 
+    const TAP: Endpoint<'static> = Endpoint::Mutation("tap");
+
     fn auth(w: &World, config: &Config, h: &HeaderMap, body: &[u8]) -> Result<Caller, AuthError> {
-        authenticate(&config.callers, h, body, &w.kv, &w.entropy, now(w))
+        auth_at(w, config, h, body, TAP)
+    }
+
+    fn auth_at(
+        w: &World,
+        config: &Config,
+        h: &HeaderMap,
+        body: &[u8],
+        endpoint: Endpoint<'_>,
+    ) -> Result<Caller, AuthError> {
+        authenticate(
+            &config.callers,
+            h,
+            body,
+            endpoint,
+            &w.kv,
+            &w.entropy,
+            now(w),
+        )
     }
 
     #[test]
@@ -509,22 +571,44 @@ mod tests {
     }
 
     #[test]
-    fn a_replayed_id_is_refused() {
+    fn an_id_is_bound_to_its_endpoint_and_body() {
         let (w, config) = world();
-        let h = signed(&w, "msg_1", b"{}");
-        assert!(auth(&w, &config, &h, b"{}").is_ok());
-        let err = auth(&w, &config, &h, b"{}").unwrap_err();
-        assert_eq!(err, AuthError::Replayed);
-        let p = err.to_problem();
+        let body = br#"{"user":"a@contoso.com","ticket":"INC1"}"#;
+        let reset = Endpoint::Mutation("reset");
+        let h = signed(&w, "msg_1", body);
+        assert!(auth_at(&w, &config, &h, body, reset).is_ok());
+
+        // The captured delivery sent to another endpoint: a replay, now and
+        // an hour later, whatever happened to the first.
+        assert_eq!(auth(&w, &config, &h, body), Err(AuthError::Replayed));
+        w.clock.advance(Duration::from_secs(3600));
+        let again = signed(&w, "msg_1", body);
+        assert_eq!(auth(&w, &config, &again, body), Err(AuthError::Replayed));
+        let p = AuthError::Replayed.to_problem();
         assert_eq!(p.code.as_str(), "replayed_webhook");
         assert_eq!(p.code.status(), 401);
 
-        // Same id re-signed later with a new timestamp: still a replay.
-        w.clock.advance(Duration::from_secs(60));
-        let again = signed(&w, "msg_1", b"{}");
-        assert_eq!(auth(&w, &config, &again, b"{}"), Err(AuthError::Replayed));
+        // The sender's retry, re-signed an hour later: let in (the delivery
+        // claim then finishes or replays the job).
+        assert!(auth_at(&w, &config, &again, body, reset).is_ok());
+        // The same id with another body: refused.
+        let other = br#"{"user":"b@contoso.com","ticket":"INC1"}"#;
+        let h = signed(&w, "msg_1", other);
+        assert_eq!(
+            auth_at(&w, &config, &h, other, reset),
+            Err(AuthError::Replayed)
+        );
 
-        // The record is per caller: another sender may use the same id.
+        // A read is answered once per id.
+        let read = Endpoint::Read("failures");
+        let h = signed(&w, "msg_r", b"");
+        assert!(auth_at(&w, &config, &h, b"", read).is_ok());
+        assert_eq!(
+            auth_at(&w, &config, &h, b"", read),
+            Err(AuthError::Replayed)
+        );
+
+        // The binding is per caller: another sender may use the same id.
         let ts = now(&w);
         let sig = sign(&secret_bytes(OTHER_SECRET), "msg_1", ts, b"{}");
         assert!(auth(&w, &config, &headers("msg_1", &ts.to_string(), &sig), b"{}").is_ok());
@@ -539,23 +623,37 @@ mod tests {
     }
 
     #[test]
-    fn an_expired_record_is_reclaimed_atomically() {
+    fn a_binding_lasts_72_hours_then_is_reclaimed_atomically() {
         let (w, config) = world();
+        let phone = Endpoint::Mutation("phone");
         let h = signed(&w, "msg_1", b"{}");
         assert!(auth(&w, &config, &h, b"{}").is_ok());
-        w.clock.advance(Duration::from_secs(SEEN_TTL_SECS));
+        w.clock.advance(Duration::from_secs(DELIVERY_TTL_SECS - 1));
+        let h = signed(&w, "msg_1", b"{}");
+        assert_eq!(
+            auth_at(&w, &config, &h, b"{}", phone),
+            Err(AuthError::Replayed)
+        );
+        w.clock.advance(Duration::from_secs(1));
         let h = signed(&w, "msg_1", b"{}");
         assert!(
-            auth(&w, &config, &h, b"{}").is_ok(),
-            "expired record reclaimed"
+            auth_at(&w, &config, &h, b"{}", phone).is_ok(),
+            "expired binding reclaimed"
         );
         assert_eq!(auth(&w, &config, &h, b"{}"), Err(AuthError::Replayed));
 
-        // An unreadable record is ours to reclaim.
+        // An unreadable record is ours to reclaim; one of the older shape
+        // (no binding) matches nothing until it expires.
         let key = seen_key("hook", "msg_2");
         w.kv.0.borrow_mut().insert(key, b"garbage".to_vec());
         let h = signed(&w, "msg_2", b"{}");
         assert!(auth(&w, &config, &h, b"{}").is_ok());
+        let old = format!(r#"{{"expiresAt":{},"nonce":"x"}}"#, now(&w) + 600);
+        w.kv.0
+            .borrow_mut()
+            .insert(seen_key("hook", "msg_3"), old.into_bytes());
+        let h = signed(&w, "msg_3", b"{}");
+        assert_eq!(auth(&w, &config, &h, b"{}"), Err(AuthError::Replayed));
     }
 
     /// A store whose compare-and-swap always loses and whose reads always
@@ -603,10 +701,19 @@ mod tests {
         let (w, config) = world();
         let h = signed(&w, "msg_1", b"{}");
         assert_eq!(
-            authenticate(&config.callers, &h, b"{}", &AlwaysSeen, &w.entropy, now(&w)),
+            authenticate(
+                &config.callers,
+                &h,
+                b"{}",
+                TAP,
+                &AlwaysSeen,
+                &w.entropy,
+                now(&w)
+            ),
             Err(AuthError::Replayed)
         );
-        let err = authenticate(&config.callers, &h, b"{}", &Down, &w.entropy, now(&w)).unwrap_err();
+        let err =
+            authenticate(&config.callers, &h, b"{}", TAP, &Down, &w.entropy, now(&w)).unwrap_err();
         assert_eq!(err.to_problem().code.as_str(), "storage_unavailable");
         assert_eq!(err.to_problem().code.status(), 503);
     }
@@ -659,7 +766,7 @@ mod tests {
             let body = round.to_be_bytes();
             // Random bytes never carry a valid HMAC.
             assert!(
-                authenticate(&config.callers, &h, &body, &kv, &w.entropy, n).is_err(),
+                authenticate(&config.callers, &h, &body, TAP, &kv, &w.entropy, n).is_err(),
                 "{h:?}"
             );
         }

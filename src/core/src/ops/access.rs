@@ -1,12 +1,15 @@
 //! Admission, the first step of every authenticated endpoint: who is
 //! calling (bearer key or signed webhook, 401), whether they hold the
-//! endpoint's scope (403), and their per-caller rate limit (429).
+//! endpoint's scope (403), and their per-caller rate limit (429). A
+//! refusal before the caller is known is counted, never audited
+//! ([`refusals`]).
 
 // `Denied` carries a whole problem+json body; it is built once per request.
 #![allow(clippy::result_large_err)]
 
 use crate::api::Problem;
-use crate::auth::{self, rate_limit, Caller};
+use crate::auth::webhook::Endpoint;
+use crate::auth::{self, rate_limit, refusals, Caller};
 use crate::config::Config;
 use crate::ports::Host;
 use crate::service::{Body, Request};
@@ -25,10 +28,14 @@ pub fn admit(
     raw: &[u8],
     host: &Host<'_>,
     scope: Scope,
+    endpoint: Endpoint<'_>,
 ) -> Result<Caller, Denied> {
-    let caller = auth::authenticate(config, req.headers(), raw, host).map_err(|e| Denied {
-        caller: None,
-        problem: e.to_problem(),
+    let caller = auth::authenticate(config, req.headers(), raw, endpoint, host).map_err(|e| {
+        refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
+        Denied {
+            caller: None,
+            problem: e.to_problem(),
+        }
     })?;
     let deny = |problem: Problem| Denied {
         caller: Some(caller.clone()),
@@ -53,6 +60,7 @@ pub fn admit_read(
         Body::Complete(b) => b,
         Body::TooLarge => &[],
     };
-    let caller = admit(&config, req, raw, host, scope).map_err(|d| d.problem)?;
+    let endpoint = Endpoint::Read(req.uri().path());
+    let caller = admit(&config, req, raw, host, scope, endpoint).map_err(|d| d.problem)?;
     Ok((config, caller))
 }

@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::auth;
+use crate::auth::webhook::Endpoint;
 use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::licences::Licences;
@@ -37,7 +38,11 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
     let viewer = match req.headers().contains_key(http::header::AUTHORIZATION) {
         false => None,
         true => Some(
-            auth::authenticate(&config, req.headers(), &[], host).map_err(|e| e.to_problem())?,
+            auth::authenticate(&config, req.headers(), &[], Endpoint::Read("readyz"), host)
+                .map_err(|e| {
+                    auth::refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
+                    e.to_problem()
+                })?,
         ),
     };
     let now = rfc3339(host.clock.now());
@@ -79,6 +84,9 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
             "graph": { "token": "ok", "cached": token.cached },
             "permissions": { "granted": token.granted, "operations": operations },
             "licences": licences,
+            // Requests refused before a caller was known: counted here,
+            // never chained into the audit trail.
+            "refusedAnonymous": auth::refusals::recent(host.kv, crate::types::unix_secs(host.clock.now())),
         }),
     ))
 }
