@@ -601,10 +601,11 @@ fn guards_refuse_before_any_graph_write() {
         "|helpdesk|phone|refused|409|Some(\"user_disabled\")",
         "|helpdesk|phone|refused|403|Some(\"protected_user\")",
         "|reader|phone|refused|403|Some(\"insufficient_scope\")",
-        "|unauthenticated|phone|refused|401|Some(\"unauthorized\")",
     ] {
         assert!(audit.contains(row), "{row} in\n{audit}");
     }
+    // Refused before a caller was known: counted, not chained.
+    assert!(!audit.contains("|401|"), "{audit}");
 
     // The privileged scope may act on a protected user.
     let r = post(

@@ -117,11 +117,11 @@ fn key(limit: &Limit, subject: &str, window: u64) -> String {
     format!("rl/{}/{}/{window}", limit.name, &digest[..32])
 }
 
+/// A counter's value, read as an increment by 0: how a store keeps a
+/// counter's bytes is its own business (Spin's SQLite store does not keep
+/// decimal text), so `get` cannot be trusted to parse it.
 fn count_of(kv: &dyn KeyValue, key: &str) -> Result<u64, HostError> {
-    Ok(kv
-        .get(key)?
-        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse::<i64>().ok())
-        .map_or(0, |n| n.max(0) as u64))
+    Ok(kv.increment(key, 0)?.max(0) as u64)
 }
 
 /// Whether one more request fits: `prev` weighted by `overlap` seconds of

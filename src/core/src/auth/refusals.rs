@@ -34,14 +34,8 @@ pub struct Recent {
 
 pub fn recent(kv: &dyn KeyValue, now: u64) -> Recent {
     let minute = now / MINUTE;
-    let read = |m: u64| {
-        kv.get(&key(m))
-            .ok()
-            .flatten()
-            .and_then(|b| String::from_utf8(b).ok())
-            .and_then(|s| s.trim().parse().ok())
-            .unwrap_or(0)
-    };
+    // An increment by 0 reads a counter whatever bytes the store keeps.
+    let read = |m: u64| kv.increment(&key(m), 0).map_or(0, |n| n.max(0) as u64);
     Recent {
         this_minute: read(minute),
         last_minute: read(minute.saturating_sub(1)),
