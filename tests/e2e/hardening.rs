@@ -19,7 +19,7 @@ fn has_pass(sim: &Sim, user_id: &str) -> bool {
         .any(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod")
 }
 
-/// Attempt records (not completions) in the app's database.
+/// Chained audit records in the app's database.
 fn chained_rows(app: &Spin) -> usize {
     common::audit_rows(app).len()
 }
@@ -96,7 +96,7 @@ fn no_change_is_made_that_the_audit_trail_cannot_record() {
     common::readyz(&app);
     let db = rusqlite::Connection::open(app.state_dir().join("sqlite_db.db")).unwrap();
     db.execute_batch(
-        "CREATE TRIGGER full BEFORE INSERT ON audit_records
+        "CREATE TRIGGER full BEFORE INSERT ON audit_attempts
          BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
     )
     .unwrap();
@@ -117,6 +117,12 @@ fn no_change_is_made_that_the_audit_trail_cannot_record() {
     let id = r.json()["auditId"].as_str().unwrap().to_string();
     let rec = common::get(&app, &format!("/v1/audit/{id}"), demo::reader_key(), &[]);
     assert_eq!(rec.status, 200, "{}", rec.body);
+    assert_eq!(rec.json()["outcome"], "succeeded");
+    // Its journal row is cleared once the record is chained.
+    let journaled: i64 = db
+        .query_row("SELECT COUNT(*) FROM audit_attempts", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(journaled, 0);
 }
 
 #[test]

@@ -58,6 +58,31 @@ pub fn append(
     Err(AuditError::Contended(MAX_ATTEMPTS))
 }
 
+/// Appends `entry` under an id reserved beforehand (the attempt journal's,
+/// see [`super::Trail`]), so the answer's `auditId` names the record.
+pub fn append_as(
+    db: &dyn Database,
+    clock: &dyn Clock,
+    audit_id: &str,
+    entry: AuditEntry,
+) -> Result<AuditRecord, AuditError> {
+    let entry = prepare(entry);
+    let time = row::now(clock.now());
+    let mut migrated = false;
+    for attempt in 1..=MAX_ATTEMPTS {
+        match try_append(db, audit_id, &time, &entry) {
+            Ok(record) => return Ok(record),
+            Err(e) if !migrated && row::missing_table(&e) => {
+                schema::migrate(db, &rfc3339(clock.now()))?;
+                migrated = true;
+            }
+            Err(e) if is_contention(&e) => clock.sleep(Duration::from_millis(5 << attempt)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(AuditError::Contended(MAX_ATTEMPTS))
+}
+
 /// Whether another writer got in the way: the database was locked, or the
 /// insert lost the race for a predecessor (or an id) to another record.
 fn is_contention(e: &HostError) -> bool {

@@ -15,8 +15,8 @@ pub enum Outcome {
     Failed,
     Refused,
     DryRun,
-    /// An attempt begun and not (yet) completed: in flight, or cut off
-    /// before its completion could be written.
+    /// An attempt journaled before its first Graph call (see `Trail`);
+    /// never in the chain.
     Pending,
 }
 

@@ -1,15 +1,21 @@
 //! The audit trail as a mutation sees it: one handle over the database,
 //! clock, entropy and the deployment's `audit_key`.
 //!
-//! A mutation that reaches Graph writes its record in two steps (API.md
-//! "Mutations"): [`Trail::begin`] before the first Graph call (nothing is
-//! changed if it cannot be written), [`Trail::complete`] after. A request
-//! refused before that point writes one finished record with
-//! [`Trail::append`].
+//! A mutation that goes on to Graph is recorded in two steps (API.md
+//! "Mutations"): [`Trail::begin`] writes the attempt to the write-ahead
+//! journal (`audit_attempts`) before the first Graph call, so a trail that
+//! cannot be written stops the change before it starts; [`Trail::complete`]
+//! appends the chained record under the same audit id and clears the
+//! journal row. A journal row left behind names an attempt whose end was
+//! never recorded. A request refused before that point writes one chained
+//! record with [`Trail::append`].
 
-use super::{AuditEntry, AuditError, AuditRecord};
+use super::id::new_audit_id;
+use super::{row, AuditEntry, AuditError, AuditRecord};
 use crate::config::Config;
-use crate::ports::{Clock, Database, Entropy, Host};
+use crate::ports::{Clock, Database, Entropy, Host, HostError, SqlValue};
+use crate::store::schema;
+use crate::types::rfc3339;
 
 pub struct Trail<'a> {
     db: &'a dyn Database,
@@ -38,21 +44,91 @@ impl<'a> Trail<'a> {
         super::append(self.db, self.clock, self.entropy, entry)
     }
 
-    /// The record of an attempt, before its first Graph call
-    /// (`entry.outcome` is `Pending`).
-    pub fn begin(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
-        super::append(self.db, self.clock, self.entropy, entry)
+    /// Journals an attempt before its first Graph call; returns the audit id
+    /// its record will carry.
+    pub fn begin(&self, entry: AuditEntry) -> Result<String, AuditError> {
+        let id = new_audit_id(self.entropy);
+        let json = serde_json::to_string(&entry).unwrap_or_default();
+        let params = [
+            SqlValue::Text(id.clone()),
+            SqlValue::Text(row::now(self.clock.now())),
+            SqlValue::Text(entry.caller),
+            SqlValue::Text(entry.operation),
+            SqlValue::Text(entry.request_id),
+            SqlValue::Text(json),
+        ];
+        let insert = || -> Result<(), HostError> {
+            self.db.execute(
+                "INSERT INTO audit_attempts (audit_id, time, caller, operation, request_id, entry)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+                &params,
+            )?;
+            Ok(())
+        };
+        match insert() {
+            Err(e) if row::missing_table(&e) => {
+                schema::migrate(self.db, &rfc3339(self.clock.now()))?;
+                insert()?;
+            }
+            other => other?,
+        }
+        Ok(id)
     }
 
-    /// Completes the attempt `attempt_id` with how it ended.
-    pub fn complete(
-        &self,
-        attempt_id: &str,
-        mut entry: AuditEntry,
-    ) -> Result<AuditRecord, AuditError> {
-        if let Some(d) = entry.details.as_object_mut() {
-            d.insert("attemptAuditId".into(), attempt_id.into());
-        }
-        super::append(self.db, self.clock, self.entropy, entry)
+    /// Appends the attempt's chained record (how it ended) under its audit
+    /// id, then clears its journal row.
+    pub fn complete(&self, attempt_id: &str, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
+        let record = super::append::append_as(self.db, self.clock, attempt_id, entry)?;
+        // A row left here would only say "unfinished" of a finished attempt.
+        let _ = self.db.execute(
+            "DELETE FROM audit_attempts WHERE audit_id = ?",
+            &[SqlValue::Text(attempt_id.to_string())],
+        );
+        Ok(record)
+    }
+
+    /// Attempts journaled and never completed, oldest first: `(auditId,
+    /// time, operation, requestId)`.
+    pub fn unfinished(&self) -> Result<Vec<(String, String, String, String)>, AuditError> {
+        let rows = match self.db.execute(
+            "SELECT audit_id, time, operation, request_id FROM audit_attempts ORDER BY time",
+            &[],
+        ) {
+            Err(e) if row::missing_table(&e) => return Ok(vec![]),
+            other => other?,
+        };
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| match r.as_slice() {
+                [SqlValue::Text(a), SqlValue::Text(t), SqlValue::Text(o), SqlValue::Text(q)] => {
+                    Some((a.clone(), t.clone(), o.clone(), q.clone()))
+                }
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::fixtures::entry;
+    use crate::testing::World;
+
+    #[test]
+    fn an_attempt_is_journaled_then_recorded_under_its_id() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let host = w.host();
+        let trail = Trail::new(&host, &config);
+        let id = trail.begin(entry(1)).unwrap();
+        assert_eq!(trail.unfinished().unwrap().len(), 1);
+        assert_eq!(trail.unfinished().unwrap()[0].0, id);
+        let record = trail.complete(&id, entry(1)).unwrap();
+        assert_eq!(record.audit_id, id);
+        assert!(trail.unfinished().unwrap().is_empty());
+        let got = crate::audit::get(&w.db, &id).unwrap().unwrap();
+        assert_eq!(got.hash, record.hash);
+        assert!(crate::audit::verify(&w.db).unwrap().ok);
     }
 }

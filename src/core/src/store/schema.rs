@@ -55,10 +55,24 @@ const AUDIT_V1: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
 ];
 
-/// Ordered migrations; a migration is never edited once shipped.
-const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1)];
+/// The write-ahead journal of mutation attempts (API.md "Mutations"): a row
+/// is written before an attempt's first Graph call and deleted when its
+/// chained record (same `audit_id`) is appended. A row left behind is an
+/// attempt whose end was never recorded (the instance died mid-request).
+/// Not chained: it holds no outcome, only who asked what, and when.
+const AUDIT_V2: &[&str] = &["CREATE TABLE IF NOT EXISTS audit_attempts (
+        audit_id   TEXT PRIMARY KEY,
+        time       TEXT NOT NULL,
+        caller     TEXT NOT NULL,
+        operation  TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        entry      TEXT NOT NULL
+    )"];
 
-pub const CURRENT_VERSION: i64 = 1;
+/// Ordered migrations; a migration is never edited once shipped.
+const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1), (2, AUDIT_V2)];
+
+pub const CURRENT_VERSION: i64 = 2;
 
 /// Brings the database to [`CURRENT_VERSION`]; returns the version found.
 pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {

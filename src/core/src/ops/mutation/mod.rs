@@ -204,7 +204,7 @@ impl Attempt {
     /// Writes the attempt's record before Graph is asked anything.
     fn begin(&mut self, trail: &Trail<'_>) -> Result<(), Refusal> {
         let entry = self.entry(self.operation.as_str());
-        let record = trail.begin(entry).map_err(|_| {
+        let id = trail.begin(entry).map_err(|_| {
             Refusal::refused(
                 Problem::new(
                     ErrorCode::AuditUnavailable,
@@ -213,7 +213,7 @@ impl Attempt {
                 .header(http::header::RETRY_AFTER, "5"),
             )
         })?;
-        self.record = Some(record.audit_id);
+        self.record = Some(id);
         Ok(())
     }
 }

@@ -46,8 +46,8 @@ pub struct Settlement<'a> {
 struct Recorded {
     /// The record's id, when there is one.
     id: Option<String>,
-    /// Whether it says how the attempt ended (a begun record whose
-    /// completion failed still reads `pending`).
+    /// Whether it says how the attempt ended (a journaled attempt whose
+    /// record could not be appended is left unfinished).
     complete: bool,
 }
 
@@ -94,7 +94,7 @@ impl Settlement<'_> {
             (None, _) => push_warning(&mut d.body, "the audit record could not be written"),
             (Some(_), false) => push_warning(
                 &mut d.body,
-                "the audit record of this change could not be completed: it reads `pending`",
+                "the audit record of this change could not be written: only its attempt is journaled",
             ),
             (Some(_), true) => {}
         }

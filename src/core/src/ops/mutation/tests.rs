@@ -89,7 +89,15 @@ impl Operation for Probe {
 }
 
 fn rows(db: &dyn crate::ports::Database) -> i64 {
-    match db.execute("SELECT COUNT(*) FROM audit_records", &[]) {
+    count(db, "audit_records") + count(db, "audit_attempts").max(0)
+}
+
+fn journal(db: &dyn crate::ports::Database) -> i64 {
+    count(db, "audit_attempts")
+}
+
+fn count(db: &dyn crate::ports::Database, table: &str) -> i64 {
+    match db.execute(&format!("SELECT COUNT(*) FROM {table}"), &[]) {
         Ok(r) => match r.first().and_then(|r| r.first()) {
             Some(SqlValue::Integer(n)) => *n,
             _ => -1,
@@ -140,9 +148,14 @@ fn the_attempt_is_recorded_before_the_operation_acts() {
     let res = post(&w, BODY, None).unwrap();
     assert_eq!(res.status(), 201);
     assert_eq!(ACTED.get(), 1);
+    // Journaled, not yet chained, when it acted; chained under that id after.
     assert_eq!(RECORDS_WHEN_ACTING.with_borrow(Clone::clone), [1]);
     let id = body_of(&res)["auditId"].as_str().unwrap().to_string();
     assert!(id.starts_with("aud_"), "{id}");
+    let record = crate::audit::get(&w.db, &id).unwrap().unwrap();
+    assert_eq!(record.entry.outcome, crate::audit::Outcome::Succeeded);
+    assert_eq!(record.entry.details["made"], true);
+    assert_eq!(journal(&w.db), 0);
     assert_eq!(res.headers()["cache-control"], "no-store");
 }
 
@@ -152,7 +165,7 @@ fn no_graph_call_when_the_attempt_cannot_be_recorded() {
     crate::store::schema::migrate(&w.db, "2026-12-02T00:00:00Z").unwrap();
     w.db.0
         .execute_batch(
-            "CREATE TRIGGER block BEFORE INSERT ON audit_records
+            "CREATE TRIGGER block BEFORE INSERT ON audit_attempts
              BEGIN SELECT RAISE(ABORT, 'disk full'); END;",
         )
         .unwrap();
