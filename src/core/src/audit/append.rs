@@ -39,23 +39,7 @@ pub fn append(
     entropy: &dyn Entropy,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
-    let entry = prepare(entry);
-    let time = row::now(clock.now());
-    let mut migrated = false;
-    for attempt in 1..=MAX_ATTEMPTS {
-        let audit_id = new_audit_id(entropy);
-        match try_append(db, &audit_id, &time, &entry) {
-            Ok(record) => return Ok(record),
-            Err(e) if !migrated && row::missing_table(&e) => {
-                schema::migrate(db, &rfc3339(clock.now()))?;
-                migrated = true;
-            }
-            // 10, 20, 40, 80, 160 ms: well inside a request's budget.
-            Err(e) if is_contention(&e) => clock.sleep(Duration::from_millis(5 << attempt)),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(AuditError::Contended(MAX_ATTEMPTS))
+    append_with(db, clock, entry, || new_audit_id(entropy))
 }
 
 /// Appends `entry` under an id reserved beforehand (the attempt journal's,
@@ -66,16 +50,27 @@ pub fn append_as(
     audit_id: &str,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
+    append_with(db, clock, entry, || audit_id.to_string())
+}
+
+/// The retry loop: `next_id` gives each attempt's audit id.
+fn append_with(
+    db: &dyn Database,
+    clock: &dyn Clock,
+    entry: AuditEntry,
+    next_id: impl Fn() -> String,
+) -> Result<AuditRecord, AuditError> {
     let entry = prepare(entry);
     let time = row::now(clock.now());
     let mut migrated = false;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_append(db, audit_id, &time, &entry) {
+        match try_append(db, &next_id(), &time, &entry) {
             Ok(record) => return Ok(record),
             Err(e) if !migrated && row::missing_table(&e) => {
                 schema::migrate(db, &rfc3339(clock.now()))?;
                 migrated = true;
             }
+            // 10, 20, 40, 80, 160 ms: well inside a request's budget.
             Err(e) if is_contention(&e) => clock.sleep(Duration::from_millis(5 << attempt)),
             Err(e) => return Err(e.into()),
         }
