@@ -131,7 +131,7 @@ fn link_and_insert(
 /// Normalises and redacts: `details` is always an object, `null` user or
 /// verification is absent, no secret-named member or secret-looking text
 /// survives (see `redact`).
-fn prepare(mut entry: AuditEntry) -> AuditEntry {
+pub(super) fn prepare(mut entry: AuditEntry) -> AuditEntry {
     entry.details = match entry.details {
         Value::Object(map) => Value::Object(map),
         Value::Null => Value::Object(Map::new()),

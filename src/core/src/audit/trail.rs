@@ -48,6 +48,8 @@ impl<'a> Trail<'a> {
     /// its record will carry.
     pub fn begin(&self, entry: AuditEntry) -> Result<String, AuditError> {
         let id = new_audit_id(self.entropy);
+        // Redacted like a chained record: the journal is no place for a secret.
+        let entry = super::append::prepare(entry);
         let json = serde_json::to_string(&entry).unwrap_or_default();
         let params = [
             SqlValue::Text(id.clone()),
@@ -130,5 +132,15 @@ mod tests {
         let got = crate::audit::get(&w.db, &id).unwrap().unwrap();
         assert_eq!(got.hash, record.hash);
         assert!(crate::audit::verify(&w.db).unwrap().ok);
+
+        // What the journal keeps is redacted like the chain.
+        let mut e = entry(2);
+        e.reason = Some("lost phone; password=Hunter2-Secret".into());
+        let _ = trail.begin(e).unwrap();
+        let rows =
+            w.db.execute("SELECT entry FROM audit_attempts", &[])
+                .unwrap();
+        let text = format!("{rows:?}");
+        assert!(!text.contains("Hunter2-Secret"), "{text}");
     }
 }
