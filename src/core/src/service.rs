@@ -385,7 +385,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(a["installation"], b["installation"]);
-        assert_eq!(a["schema"]["version"], 2);
+        assert_eq!(
+            a["schema"]["version"],
+            crate::store::schema::CURRENT_VERSION
+        );
         assert_eq!(a["schema"], b["schema"]);
         assert_eq!(a["graph"]["cached"], false);
         assert_eq!(b["graph"]["cached"], true);

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use super::canonical::GENESIS;
+use super::canonical::{Keying, GENESIS};
 use super::id::new_audit_id;
 use super::record::{AuditEntry, AuditRecord};
 use super::redact::{redact_json, redact_text};
@@ -37,9 +37,10 @@ pub fn append(
     db: &dyn Database,
     clock: &dyn Clock,
     entropy: &dyn Entropy,
+    keying: Keying<'_>,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
-    append_with(db, clock, entry, || new_audit_id(entropy))
+    append_with(db, clock, keying, entry, || new_audit_id(entropy))
 }
 
 /// Appends `entry` under an id reserved beforehand (the attempt journal's,
@@ -47,16 +48,18 @@ pub fn append(
 pub fn append_as(
     db: &dyn Database,
     clock: &dyn Clock,
+    keying: Keying<'_>,
     audit_id: &str,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
-    append_with(db, clock, entry, || audit_id.to_string())
+    append_with(db, clock, keying, entry, || audit_id.to_string())
 }
 
 /// The retry loop: `next_id` gives each attempt's audit id.
 fn append_with(
     db: &dyn Database,
     clock: &dyn Clock,
+    keying: Keying<'_>,
     entry: AuditEntry,
     next_id: impl Fn() -> String,
 ) -> Result<AuditRecord, AuditError> {
@@ -64,7 +67,7 @@ fn append_with(
     let time = row::now(clock.now());
     let mut migrated = false;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_append(db, &next_id(), &time, &entry) {
+        match try_append(db, keying, &next_id(), &time, &entry) {
             Ok(record) => return Ok(record),
             Err(e) if !migrated && row::missing_table(&e) => {
                 schema::migrate(db, &rfc3339(clock.now()))?;
@@ -91,12 +94,13 @@ fn is_contention(e: &HostError) -> bool {
 /// One transaction: read the head, seal the record against it, insert.
 fn try_append(
     db: &dyn Database,
+    keying: Keying<'_>,
     audit_id: &str,
     time: &str,
     entry: &AuditEntry,
 ) -> Result<AuditRecord, HostError> {
     db.execute("BEGIN IMMEDIATE", &[])?;
-    let result = link_and_insert(db, audit_id, time, entry).and_then(|record| {
+    let result = link_and_insert(db, keying, audit_id, time, entry).and_then(|record| {
         db.execute("COMMIT", &[])?;
         Ok(record)
     });
@@ -110,6 +114,7 @@ fn try_append(
 
 fn link_and_insert(
     db: &dyn Database,
+    keying: Keying<'_>,
     audit_id: &str,
     time: &str,
     entry: &AuditEntry,
@@ -123,7 +128,14 @@ fn link_and_insert(
         Some([SqlValue::Integer(seq), SqlValue::Text(hash)]) => (*seq, hash.clone()),
         Some(_) => return Err(HostError("the audit chain's head is unreadable".into())),
     };
-    let record = AuditRecord::seal(audit_id.into(), time.into(), entry.clone(), prev_hash);
+    super::keying::note_keyed_append(db, keying, seq)?;
+    let record = AuditRecord::seal(
+        audit_id.into(),
+        time.into(),
+        entry.clone(),
+        prev_hash,
+        keying,
+    );
     db.execute(row::INSERT, &row::params(seq + 1, &record))?;
     Ok(record)
 }
@@ -157,8 +169,9 @@ mod tests {
     use sha2::{Digest, Sha256};
 
     use super::*;
+    use crate::audit::fixtures::check;
     use crate::audit::fixtures::{append_n, entry, migrated, Seeded};
-    use crate::audit::{get, verify, Outcome, REDACTED};
+    use crate::audit::{get, Outcome, REDACTED};
     use crate::testing::{CountingEntropy, FixedClock, MemoryDb, World};
 
     #[test]
@@ -170,17 +183,17 @@ mod tests {
         assert_eq!(records[1].prev_hash, records[0].hash);
         assert_eq!(records[2].prev_hash, records[1].hash);
         for r in &records {
-            assert_eq!(r.hash, r.computed_hash());
+            assert_eq!(r.hash, r.computed_hash(Keying::Plain));
             assert_eq!(get(&w.db, &r.audit_id).unwrap().as_ref(), Some(r));
         }
         assert_eq!(records[0].time, "2026-11-23T08:00:00.000Z");
         assert_eq!(records[1].time, "2026-11-23T08:00:01.000Z");
-        let report = verify(&w.db).unwrap();
+        let report = check(&w.db);
         assert!(report.ok);
         assert_eq!(report.records, 3);
         assert_eq!(
             serde_json::to_value(report).unwrap(),
-            json!({ "ok": true, "records": 3 })
+            json!({ "ok": true, "records": 3, "keyed": false })
         );
     }
 
@@ -191,7 +204,7 @@ mod tests {
         e.code = Some("tap_exists".into());
         e.outcome = Outcome::Refused;
         e.status = 409;
-        let r = append(&w.db, &w.clock, &w.entropy, e).unwrap();
+        let r = append(&w.db, &w.clock, &w.entropy, Keying::Plain, e).unwrap();
         // The canonical body, spelled out by hand from the documented rule.
         let expected_body = format!(
             concat!(
@@ -232,7 +245,7 @@ mod tests {
         });
         e.reason = Some("user called; client_secret=s3cr3tValue leaked".into());
         e.verification = Some(json!({ "method": "other", "token": "abc123tok" }));
-        let r = append(&w.db, &w.clock, &w.entropy, e).unwrap();
+        let r = append(&w.db, &w.clock, &w.entropy, Keying::Plain, e).unwrap();
         assert_eq!(r.entry.details["temporaryAccessPass"], json!(REDACTED));
         assert_eq!(r.entry.details["graph"]["access_token"], json!(REDACTED));
         assert_eq!(r.entry.details["methodId"], json!("m1"));
@@ -248,7 +261,7 @@ mod tests {
         for secret in ["Xy7#kP2qLm", "eyJ0eXAi", "s3cr3tValue", "abc123tok"] {
             assert!(!dump.contains(secret), "{secret} stored");
         }
-        assert!(verify(&w.db).unwrap().ok);
+        assert!(check(&w.db).ok);
     }
 
     #[test]
@@ -258,12 +271,12 @@ mod tests {
         e.details = Value::Null;
         e.user = Some(Value::Null);
         e.verification = Some(Value::Null);
-        let r = append(&w.db, &w.clock, &w.entropy, e).unwrap();
+        let r = append(&w.db, &w.clock, &w.entropy, Keying::Plain, e).unwrap();
         assert_eq!(r.entry.details, json!({}));
         assert_eq!((r.entry.user, r.entry.verification), (None, None));
         let mut e = entry(2);
         e.details = json!([1, 2]);
-        let r = append(&w.db, &w.clock, &w.entropy, e).unwrap();
+        let r = append(&w.db, &w.clock, &w.entropy, Keying::Plain, e).unwrap();
         assert_eq!(r.entry.details, json!({ "value": [1, 2] }));
     }
 
@@ -278,6 +291,7 @@ mod tests {
             records[1].time.clone(),
             entry(9),
             records[0].hash.clone(),
+            Keying::Plain,
         );
         let err =
             w.db.execute(row::INSERT, &row::params(99, &rival))
@@ -288,12 +302,18 @@ mod tests {
             "{err}"
         );
         // A second genesis is refused the same way.
-        let genesis = AuditRecord::seal("aud_g".into(), "t".into(), entry(9), GENESIS.into());
+        let genesis = AuditRecord::seal(
+            "aud_g".into(),
+            "t".into(),
+            entry(9),
+            GENESIS.into(),
+            Keying::Plain,
+        );
         assert!(w
             .db
             .execute(row::INSERT, &row::params(100, &genesis))
             .is_err());
-        assert!(verify(&w.db).unwrap().ok);
+        assert!(check(&w.db).ok);
     }
 
     /// A database whose first read of the chain's head is stale (answers
@@ -335,7 +355,7 @@ mod tests {
             failures: RefCell::default(),
         };
         let before = w.clock.now();
-        let r = append(&db, &w.clock, &w.entropy, entry(5)).unwrap();
+        let r = append(&db, &w.clock, &w.entropy, Keying::Plain, entry(5)).unwrap();
         let failures = db.failures.borrow();
         assert_eq!(failures.len(), 1);
         assert!(
@@ -344,7 +364,7 @@ mod tests {
         );
         assert!(w.clock.now() > before, "backed off before retrying");
         assert_eq!(r.prev_hash, records[1].hash);
-        let report = verify(&w.db).unwrap();
+        let report = check(&w.db);
         assert!(report.ok && report.records == 3, "{report:?}");
     }
 
@@ -365,7 +385,7 @@ mod tests {
             CountingEntropy::default(),
             Locked(Cell::new(0)),
         );
-        let err = append(&db, &clock, &entropy, entry(1)).unwrap_err();
+        let err = append(&db, &clock, &entropy, Keying::Plain, entry(1)).unwrap_err();
         assert_eq!(err, AuditError::Contended(MAX_ATTEMPTS));
         assert_eq!(db.0.get(), MAX_ATTEMPTS);
         assert_eq!(err.code(), crate::api::ErrorCode::StorageUnavailable);
@@ -389,7 +409,7 @@ mod tests {
                     let db = MemoryDb(rusqlite::Connection::open(path).unwrap());
                     let (clock, entropy) = (FixedClock::default(), Seeded(Cell::new(t * 7919 + 1)));
                     for i in 0..10 {
-                        append(&db, &clock, &entropy, entry(i)).unwrap();
+                        append(&db, &clock, &entropy, Keying::Plain, entry(i)).unwrap();
                     }
                 })
             })
@@ -398,7 +418,7 @@ mod tests {
             w.join().unwrap();
         }
         let db = MemoryDb(rusqlite::Connection::open(&path).unwrap());
-        let report = verify(&db).unwrap();
+        let report = check(&db);
         drop(db);
         let _ = std::fs::remove_file(&path);
         assert!(report.ok, "{report:?}");

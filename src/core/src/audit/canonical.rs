@@ -3,7 +3,14 @@
 //!
 //! ```text
 //! hash = lowercase_hex( SHA-256( prevHash || 0x0a || canonical_json(body) ) )
+//! hash = lowercase_hex( HMAC-SHA256( audit_key, prevHash || 0x0a || canonical_json(body) ) )
 //! ```
+//!
+//! The second form when the deployment sets `audit_key` (its UTF-8 bytes
+//! are the HMAC key): whoever can write the database but not read the key
+//! cannot recompute a chain after editing it. A chain begun before the key
+//! was set keeps its plain prefix; the seq of its first keyed record is
+//! stored beside it under the key's own MAC (see `keying`).
 //!
 //! - `prevHash` is the predecessor's `hash` as its 64 lower-case hex ASCII
 //!   bytes; the first record's is [`GENESIS`] (64 `0`s).
@@ -29,13 +36,15 @@
 //! of `GET /v1/audit` concatenated; they arrive newest first):
 //!
 //! ```text
-//! import hashlib, json
+//! import hashlib, hmac, json
 //! def check(records):                 # as listed: newest first
 //!     prev = "0" * 64
 //!     for r in reversed(records):         # oldest first
 //!         body = {k: v for k, v in r.items() if k not in ("prevHash", "hash")}
 //!         canon = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-//!         h = hashlib.sha256(prev.encode() + b"\n" + canon.encode("utf-8")).hexdigest()
+//!         msg = prev.encode() + b"\n" + canon.encode("utf-8")
+//!         h = hashlib.sha256(msg).hexdigest()   # with audit_key:
+//!         # h = hmac.new(audit_key.encode(), msg, hashlib.sha256).hexdigest()
 //!         assert r["prevHash"] == prev and r["hash"] == h, r["auditId"]
 //!         prev = h
 //! ```
@@ -43,8 +52,43 @@
 //! Order matters: walk oldest to newest (the reverse of the listing), not
 //! by `time`, since clocks on different instances may disagree slightly.
 
+use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+
+/// How the chain's hashes are computed: plain SHA-256, or HMAC-SHA256 under
+/// the deployment's `audit_key`.
+#[derive(Clone, Copy, Debug)]
+pub enum Keying<'a> {
+    Plain,
+    Keyed(&'a [u8]),
+}
+
+impl<'a> Keying<'a> {
+    pub fn from_key(key: Option<&'a [u8]>) -> Keying<'a> {
+        key.map_or(Keying::Plain, Keying::Keyed)
+    }
+
+    pub fn is_keyed(self) -> bool {
+        matches!(self, Keying::Keyed(_))
+    }
+
+    /// `hex(HMAC-SHA256(key, parts joined by "\n"))`, or `None` unkeyed: the
+    /// MAC of a head or of the keying marker, never of a record.
+    pub fn mac(self, parts: &[&str]) -> Option<String> {
+        let Keying::Keyed(key) = self else {
+            return None;
+        };
+        let mut m = hmac(key);
+        m.update(parts.join("\n").as_bytes());
+        Some(hex::encode(m.finalize().into_bytes()))
+    }
+}
+
+fn hmac(key: &[u8]) -> Hmac<Sha256> {
+    // HMAC takes a key of any length.
+    Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length")
+}
 
 /// The predecessor of the first record.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -90,13 +134,26 @@ fn write(value: &Value, out: &mut String) {
     }
 }
 
-/// `hex(SHA-256(prev_hash || "\n" || canonical_json(body)))`.
-pub fn chain_hash(prev_hash: &str, body: &Value) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(b"\n");
-    h.update(canonical_json(body).as_bytes());
-    hex::encode(h.finalize())
+/// `hex(SHA-256(prev_hash || "\n" || canonical_json(body)))`, or its HMAC
+/// form under `audit_key`.
+pub fn chain_hash(keying: Keying<'_>, prev_hash: &str, body: &Value) -> String {
+    let canon = canonical_json(body);
+    match keying {
+        Keying::Plain => {
+            let mut h = Sha256::new();
+            h.update(prev_hash.as_bytes());
+            h.update(b"\n");
+            h.update(canon.as_bytes());
+            hex::encode(h.finalize())
+        }
+        Keying::Keyed(key) => {
+            let mut m = hmac(key);
+            m.update(prev_hash.as_bytes());
+            m.update(b"\n");
+            m.update(canon.as_bytes());
+            hex::encode(m.finalize().into_bytes())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -125,7 +182,29 @@ mod tests {
         let body = json!({ "k": "v" });
         let mut h = Sha256::new();
         h.update(format!("{GENESIS}\n{{\"k\":\"v\"}}").as_bytes());
-        assert_eq!(chain_hash(GENESIS, &body), hex::encode(h.finalize()));
+        assert_eq!(
+            chain_hash(Keying::Plain, GENESIS, &body),
+            hex::encode(h.finalize())
+        );
         assert_eq!(GENESIS.len(), 64);
+    }
+
+    #[test]
+    fn keyed_hash_is_hmac_of_the_same_message() {
+        let body = json!({ "k": "v" });
+        let key = b"0123456789abcdef0123456789abcdef";
+        let mut m = Hmac::<Sha256>::new_from_slice(key).unwrap();
+        m.update(format!("{GENESIS}\n{{\"k\":\"v\"}}").as_bytes());
+        let expected = hex::encode(m.finalize().into_bytes());
+        assert_eq!(chain_hash(Keying::Keyed(key), GENESIS, &body), expected);
+        assert_ne!(expected, chain_hash(Keying::Plain, GENESIS, &body));
+        // RFC 4231 test case 2, so an auditor's HMAC agrees with ours.
+        assert_eq!(
+            Keying::Keyed(b"Jefe")
+                .mac(&["what do ya want for nothing?"])
+                .unwrap(),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(Keying::Plain.mac(&["x"]), None);
     }
 }

@@ -18,8 +18,8 @@ pub enum AuditError {
     InvalidQuery { field: &'static str, reason: String },
     /// A query parameter `GET /v1/audit` does not know (a runbook typo must
     /// not silently widen the result).
-    #[error("unknown query parameter `{0}`; expected since, until, user, ticket, caller, limit or cursor")]
-    UnknownParameter(String),
+    #[error("unknown query parameter `{0}`; expected {1}")]
+    UnknownParameter(String, &'static str),
     /// A stored row no longer reads as a record (edited outside SQL);
     /// `verify` reports where the chain breaks.
     #[error("audit record {audit_id} is unreadable: {what}")]
@@ -33,7 +33,7 @@ impl AuditError {
         match self {
             AuditError::Store(_) | AuditError::Contended(_) => ErrorCode::StorageUnavailable,
             AuditError::InvalidQuery { .. } => ErrorCode::InvalidRequest,
-            AuditError::UnknownParameter(_) => ErrorCode::UnknownField,
+            AuditError::UnknownParameter(..) => ErrorCode::UnknownField,
             AuditError::Corrupt { .. } => ErrorCode::Internal,
         }
     }

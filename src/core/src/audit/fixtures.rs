@@ -5,9 +5,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{append, AuditEntry, AuditRecord, Outcome};
+use super::{append, verify, AuditEntry, AuditRecord, Keying, Outcome, VerifyQuery, VerifyReport};
+use crate::ports::Database;
 use crate::ports::Entropy;
 use crate::store::schema;
+use crate::testing::FixedClock;
 use crate::testing::World;
 
 /// Entry `i`: caller alternates `helpdesk`/`servicenow`, operation cycles
@@ -44,7 +46,7 @@ pub(crate) fn migrated() -> World {
 pub(crate) fn append_n(w: &World, n: usize) -> Vec<AuditRecord> {
     (0..n)
         .map(|i| {
-            let r = append(&w.db, &w.clock, &w.entropy, entry(i)).unwrap();
+            let r = append(&w.db, &w.clock, &w.entropy, Keying::Plain, entry(i)).unwrap();
             w.clock.advance(Duration::from_secs(1));
             r
         })
@@ -66,4 +68,15 @@ impl Entropy for Seeded {
             *b = x as u8;
         }
     }
+}
+
+/// The whole unkeyed chain verified in one go.
+pub(crate) fn check(db: &dyn Database) -> VerifyReport {
+    verify(
+        db,
+        &FixedClock::default(),
+        Keying::Plain,
+        &VerifyQuery::default(),
+    )
+    .unwrap()
 }

@@ -86,7 +86,12 @@ impl AuditQuery {
                     }
                     continue;
                 }
-                other => return Err(AuditError::UnknownParameter(other.into())),
+                other => {
+                    return Err(AuditError::UnknownParameter(
+                        other.into(),
+                        "since, until, user, ticket, caller, limit or cursor",
+                    ))
+                }
             };
             if slot.is_some() {
                 return Err(invalid(field, "is given more than once"));
@@ -356,7 +361,8 @@ mod tests {
         e.user = Some(serde_json::json!(
             "Jo_Fabrikam.com#EXT#@Contoso.onmicrosoft.com"
         ));
-        let r = crate::audit::append(&w.db, &w.clock, &w.entropy, e).unwrap();
+        let r = crate::audit::append(&w.db, &w.clock, &w.entropy, crate::audit::Keying::Plain, e)
+            .unwrap();
         let p = list(
             &w.db,
             &q("user=jo_fabrikam.com%23ext%23%40contoso.onmicrosoft.com"),
@@ -384,7 +390,7 @@ mod tests {
     fn bad_queries_name_the_parameter() {
         let field = |raw: &str| match AuditQuery::from_query(raw) {
             Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
-            Err(AuditError::UnknownParameter(name)) => format!("unknown {name}"),
+            Err(AuditError::UnknownParameter(name, _)) => format!("unknown {name}"),
             other => match list(&MemoryDbNone, &other.unwrap()) {
                 Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
                 r => panic!("{raw}: {r:?}"),

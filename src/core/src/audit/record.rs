@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::canonical::chain_hash;
+use super::canonical::{chain_hash, Keying};
 
 /// How the request ended, as the contract spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -107,6 +107,7 @@ impl AuditRecord {
         time: String,
         entry: AuditEntry,
         prev_hash: String,
+        keying: Keying<'_>,
     ) -> AuditRecord {
         let mut record = AuditRecord {
             audit_id,
@@ -115,7 +116,7 @@ impl AuditRecord {
             prev_hash,
             hash: String::new(),
         };
-        record.hash = record.computed_hash();
+        record.hash = record.computed_hash(keying);
         record
     }
 
@@ -132,8 +133,8 @@ impl AuditRecord {
     }
 
     /// The hash this record should carry given its stored `prev_hash`.
-    pub fn computed_hash(&self) -> String {
-        chain_hash(&self.prev_hash, &self.hashed_body())
+    pub fn computed_hash(&self, keying: Keying<'_>) -> String {
+        chain_hash(keying, &self.prev_hash, &self.hashed_body())
     }
 }
 
@@ -147,7 +148,7 @@ mod tests {
     fn serialises_in_the_contract_shape_and_back() {
         let mut e = entry(1);
         e.code = Some("tap_exists".into());
-        let r = AuditRecord::seal("aud_x".into(), "t".into(), e, "0".repeat(64));
+        let r = AuditRecord::seal("aud_x".into(), "t".into(), e, "0".repeat(64), Keying::Plain);
         let v = serde_json::to_value(&r).unwrap();
         let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
         let mut expected = vec![
@@ -184,6 +185,7 @@ mod tests {
             "t".into(),
             bare,
             "0".repeat(64),
+            Keying::Plain,
         ))
         .unwrap();
         assert!(v.get("code").is_none() && v.get("verification").is_none());

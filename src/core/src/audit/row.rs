@@ -25,7 +25,7 @@ pub(super) const INSERT: &str = "INSERT INTO audit_records (seq, audit_id, time,
 /// Whether the audit table does not exist yet (a deployment's first
 /// request): readers answer "nothing", `append` migrates.
 pub(super) fn missing_table(e: &HostError) -> bool {
-    e.0.contains("no such table: audit_records") || e.0.contains("no such table: audit_attempts")
+    e.0.contains("no such table: audit_")
 }
 
 /// `2026-11-23T08:00:00.123Z`: UTC, milliseconds, always 24 characters, so

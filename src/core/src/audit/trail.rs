@@ -11,7 +11,7 @@
 //! record with [`Trail::append`].
 
 use super::id::new_audit_id;
-use super::{row, AuditEntry, AuditError, AuditRecord};
+use super::{row, AuditEntry, AuditError, AuditRecord, Keying};
 use crate::config::Config;
 use crate::ports::{Clock, Database, Entropy, Host, HostError, SqlValue};
 use crate::store::schema;
@@ -34,14 +34,14 @@ impl<'a> Trail<'a> {
         }
     }
 
-    /// Whether the chain is keyed (`audit_key` set).
-    pub fn keyed(&self) -> bool {
-        self.key.is_some()
+    /// How the chain is hashed: under `audit_key` when it is set.
+    pub fn keying(&self) -> Keying<'a> {
+        Keying::from_key(self.key)
     }
 
     /// One finished record.
     pub fn append(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
-        super::append(self.db, self.clock, self.entropy, entry)
+        super::append(self.db, self.clock, self.entropy, self.keying(), entry)
     }
 
     /// Journals an attempt before its first Graph call; returns the audit id
@@ -80,7 +80,8 @@ impl<'a> Trail<'a> {
     /// Appends the attempt's chained record (how it ended) under its audit
     /// id, then clears its journal row.
     pub fn complete(&self, attempt_id: &str, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
-        let record = super::append::append_as(self.db, self.clock, attempt_id, entry)?;
+        let record =
+            super::append::append_as(self.db, self.clock, self.keying(), attempt_id, entry)?;
         // A row left here would only say "unfinished" of a finished attempt.
         let _ = self.db.execute(
             "DELETE FROM audit_attempts WHERE audit_id = ?",
@@ -131,7 +132,7 @@ mod tests {
         assert!(trail.unfinished().unwrap().is_empty());
         let got = crate::audit::get(&w.db, &id).unwrap().unwrap();
         assert_eq!(got.hash, record.hash);
-        assert!(crate::audit::verify(&w.db).unwrap().ok);
+        assert!(crate::audit::fixtures::check(&w.db).ok);
 
         // What the journal keeps is redacted like the chain.
         let mut e = entry(2);

@@ -697,27 +697,22 @@ pub async fn serve(
     let found = findings(&evidence, &unavailable, &config, &since);
     let body = answer(&evidence, &unavailable, &found, &since, &config);
     // Who looked at whom: a read record, not a mutation.
-    let _ = audit::append(
-        host.db,
-        host.clock,
-        host.entropy,
-        AuditEntry {
-            caller: caller.id.clone(),
-            operation: "diagnose".into(),
-            user: Some(json!(evidence.user.summary)),
-            ticket: None,
-            reason: None,
-            outcome: Outcome::Succeeded,
-            status: 200,
-            code: None,
-            details: json!({
-                "findings": found.iter().map(|f| f.code).collect::<Vec<_>>(),
-                "unavailable": unavailable,
-            }),
-            request_id: request_id.as_str().to_string(),
-            verification: None,
-        },
-    );
+    let _ = audit::Trail::new(host, &config).append(AuditEntry {
+        caller: caller.id.clone(),
+        operation: "diagnose".into(),
+        user: Some(json!(evidence.user.summary)),
+        ticket: None,
+        reason: None,
+        outcome: Outcome::Succeeded,
+        status: 200,
+        code: None,
+        details: json!({
+            "findings": found.iter().map(|f| f.code).collect::<Vec<_>>(),
+            "unavailable": unavailable,
+        }),
+        request_id: request_id.as_str().to_string(),
+        verification: None,
+    });
     Ok(response::json(StatusCode::OK, &body))
 }
 

@@ -1,5 +1,6 @@
-//! `GET /v1/audit`, `GET /v1/audit/{auditId}`, `GET /v1/audit/verify`
-//! (API.md): the trail, read with the `audit:read` scope. Filters, paging
+//! `GET /v1/audit`, `GET /v1/audit/{auditId}`, `GET /v1/audit/verify`,
+//! `GET /v1/audit/head` (API.md): the trail, read with the `audit:read`
+//! scope. Filters, paging
 //! and the chain walk live in [`crate::audit`]; this is the HTTP side.
 
 use http::StatusCode;
@@ -7,7 +8,7 @@ use http::StatusCode;
 use super::access;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
-use crate::audit::{self, AuditError, AuditQuery};
+use crate::audit::{self, AuditError, AuditQuery, Keying, VerifyQuery};
 use crate::ports::Host;
 use crate::service::Request;
 use crate::types::Scope;
@@ -20,21 +21,29 @@ fn problem(e: AuditError) -> Problem {
     if let AuditError::InvalidQuery { field, .. } = &e {
         p = p.with("field", *field);
     }
-    if let AuditError::UnknownParameter(name) = &e {
+    if let AuditError::UnknownParameter(name, _) = &e {
         p = p.with("field", name.as_str());
     }
     p
 }
 
 pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
-    access::admit_read(host, req, Scope::AuditRead)?;
+    let (config, _) = access::admit_read(host, req, Scope::AuditRead)?;
+    let keying = Keying::from_key(config.audit_key.as_ref().map(|k| k.expose().as_slice()));
     let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
+    let raw_query = req.uri().query().unwrap_or("");
     let body = match rest {
         "" => {
-            let query = AuditQuery::from_query(req.uri().query().unwrap_or("")).map_err(problem)?;
+            let query = AuditQuery::from_query(raw_query).map_err(problem)?;
             serde_json::to_value(audit::list(host.db, &query).map_err(problem)?)
         }
-        "/verify" => serde_json::to_value(audit::verify(host.db).map_err(problem)?),
+        "/verify" => {
+            let query = VerifyQuery::from_query(raw_query).map_err(problem)?;
+            serde_json::to_value(
+                audit::verify(host.db, host.clock, keying, &query).map_err(problem)?,
+            )
+        }
+        "/head" => serde_json::to_value(audit::head(host.db, keying).map_err(problem)?),
         id => {
             let id = id.trim_start_matches('/');
             let record = audit::looks_like_audit_id(id)

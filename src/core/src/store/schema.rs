@@ -69,10 +69,25 @@ const AUDIT_V2: &[&str] = &["CREATE TABLE IF NOT EXISTS audit_attempts (
         entry      TEXT NOT NULL
     )"];
 
-/// Ordered migrations; a migration is never edited once shipped.
-const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1), (2, AUDIT_V2)];
+/// Where the chain's records begin to be keyed under `audit_key` (see
+/// `audit::keying`): one row, MAC'd under the key, append-only.
+const AUDIT_V3: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_keying (
+        seq INTEGER PRIMARY KEY,
+        mac TEXT NOT NULL
+    )",
+    "CREATE TRIGGER IF NOT EXISTS audit_keying_no_update
+        BEFORE UPDATE ON audit_keying
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_keying_no_delete
+        BEFORE DELETE ON audit_keying
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+];
 
-pub const CURRENT_VERSION: i64 = 2;
+/// Ordered migrations; a migration is never edited once shipped.
+const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1), (2, AUDIT_V2), (3, AUDIT_V3)];
+
+pub const CURRENT_VERSION: i64 = 3;
 
 /// Brings the database to [`CURRENT_VERSION`]; returns the version found.
 pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {
@@ -152,6 +167,6 @@ mod tests {
                 &[],
             )
             .unwrap();
-        assert_eq!(triggers.len(), 2);
+        assert_eq!(triggers.len(), 4);
     }
 }
