@@ -1,7 +1,9 @@
-//! `GET /v1/audit`, `/v1/audit/{auditId}` and `/v1/audit/verify` end to
-//! end: filters and cursor paging over records the other operations wrote,
-//! the scope, bad queries, and `verify` catching records edited and
-//! deleted straight in the SQLite file.
+//! `GET /v1/audit`, `/v1/audit/{auditId}`, `/v1/audit/verify` and
+//! `/v1/audit/head` end to end: filters and cursor paging over records the
+//! other operations wrote, the scope, bad queries, `verify` catching
+//! records edited and deleted straight in the SQLite file, and with
+//! `audit_key` a chain rehashed without the key and a truncation caught
+//! from a kept head.
 
 use mfa_tests::{demo, Reply, Spin};
 use serde_json::{json, Value};
@@ -151,7 +153,10 @@ fn verify_names_the_first_edited_or_deleted_record() {
     let (_sim, app) = stack(&[]);
     write_records(&app, 5);
     let verify = || get(&app, demo::reader_key(), "/v1/audit/verify").json();
-    assert_eq!(verify(), json!({ "ok": true, "records": 5 }));
+    assert_eq!(
+        verify(),
+        json!({ "ok": true, "records": 5, "keyed": false })
+    );
 
     let ids: Vec<String> = {
         let c = db(&app);
@@ -173,7 +178,7 @@ fn verify_names_the_first_edited_or_deleted_record() {
         .unwrap();
     assert_eq!(
         verify(),
-        json!({ "ok": false, "records": 5, "firstBadAuditId": ids[1] })
+        json!({ "ok": false, "records": 5, "firstBadAuditId": ids[1], "keyed": false })
     );
     db(&app)
         .execute(
@@ -205,6 +210,187 @@ fn verify_names_the_first_edited_or_deleted_record() {
         .unwrap();
     assert_eq!(
         verify(),
-        json!({ "ok": false, "records": 4, "firstBadAuditId": ids[4] })
+        json!({ "ok": false, "records": 4, "firstBadAuditId": ids[4], "keyed": false })
     );
+}
+
+const AUDIT_KEY: &str = "audit-key-for-tests-0123456789abcdef";
+
+fn chain_ids(app: &Spin) -> Vec<String> {
+    let c = db(app);
+    let mut s = c
+        .prepare("SELECT audit_id FROM audit_records ORDER BY seq")
+        .unwrap();
+    s.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+/// What someone who can write the file but lacks `audit_key` does: edits a
+/// record, then recomputes every hash from there to the end by the
+/// documented rule (plain SHA-256), so each record names its new
+/// predecessor.
+fn forge_from(app: &Spin, ids: &[String], from: usize, ticket: &str) {
+    let c = db(app);
+    let mut prev: String = if from == 0 {
+        mfa_core::audit::GENESIS.into()
+    } else {
+        c.query_row(
+            "SELECT hash FROM audit_records WHERE audit_id = ?1",
+            [&ids[from - 1]],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    for (i, id) in ids.iter().enumerate().skip(from) {
+        let mut record = get(app, demo::reader_key(), &format!("/v1/audit/{id}")).json();
+        if i == from {
+            record["ticket"] = json!(ticket);
+        }
+        let body: serde_json::Map<String, Value> = record
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| *k != "prevHash" && *k != "hash")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let hash = mfa_core::audit::chain_hash(
+            mfa_core::audit::Keying::Plain,
+            &prev,
+            &Value::Object(body),
+        );
+        c.execute(
+            "UPDATE audit_records SET ticket = ?1, prev_hash = ?2, hash = ?3 WHERE audit_id = ?4",
+            rusqlite::params![record["ticket"].as_str(), prev, hash, id],
+        )
+        .unwrap();
+        prev = hash;
+    }
+}
+
+#[test]
+fn a_chain_rehashed_without_the_key_is_caught_under_audit_key() {
+    // Without a key the forgery is perfect: verify cannot tell.
+    let (_sim, app) = stack(&[]);
+    write_records(&app, 5);
+    let ids = chain_ids(&app);
+    forge_from(&app, &ids, 1, "T-forged");
+    let r = get(&app, demo::reader_key(), "/v1/audit/verify").json();
+    assert_eq!(r, json!({ "ok": true, "records": 5, "keyed": false }));
+    assert_eq!(
+        get(&app, demo::reader_key(), &format!("/v1/audit/{}", ids[1])).json()["ticket"],
+        "T-forged"
+    );
+
+    // Under audit_key the same forgery is named at the edited record.
+    let (_sim, app) = stack(&[("audit_key", Some(AUDIT_KEY))]);
+    write_records(&app, 5);
+    let verify = || get(&app, demo::reader_key(), "/v1/audit/verify").json();
+    assert_eq!(verify(), json!({ "ok": true, "records": 5, "keyed": true }));
+    let ids = chain_ids(&app);
+    forge_from(&app, &ids, 1, "T-forged");
+    assert_eq!(
+        verify(),
+        json!({ "ok": false, "records": 5, "firstBadAuditId": ids[1], "keyed": true })
+    );
+    // Rewriting from the very first record is caught at the first record.
+    forge_from(&app, &ids, 0, "T-forged-too");
+    assert_eq!(verify()["firstBadAuditId"], ids[0].as_str());
+    // The stored hashes are HMACs under the key, not SHA-256.
+    let logs = app.logs();
+    assert!(!logs.contains(AUDIT_KEY), "audit_key in the log");
+}
+
+#[test]
+fn truncation_is_caught_from_a_kept_head() {
+    let (_sim, app) = stack(&[("audit_key", Some(AUDIT_KEY))]);
+    write_records(&app, 3);
+    let r = get(&app, demo::reader_key(), "/v1/audit/head");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let head = r.json();
+    let ids = chain_ids(&app);
+    assert_eq!(head["seq"], 3);
+    assert_eq!(head["auditId"], ids[2].as_str());
+    let newest = get(&app, demo::reader_key(), &format!("/v1/audit/{}", ids[2])).json();
+    assert_eq!(head["hash"], newest["hash"]);
+    assert_eq!(head["time"], newest["time"]);
+    // The signature is the documented HMAC, checkable with the key alone.
+    let message = format!(
+        "mfa-recovery audit head v1\n3\n{}\n{}\n{}",
+        ids[2],
+        newest["hash"].as_str().unwrap(),
+        newest["time"].as_str().unwrap()
+    );
+    assert_eq!(
+        head["signature"],
+        mfa_core::audit::Keying::Keyed(AUDIT_KEY.as_bytes())
+            .mac(&[&message])
+            .unwrap()
+            .as_str()
+    );
+    let kept = head["hash"].as_str().unwrap().to_string();
+
+    write_records(&app, 2);
+    let check = |head: &str| {
+        get(
+            &app,
+            demo::reader_key(),
+            &format!("/v1/audit/verify?head={head}"),
+        )
+        .json()
+    };
+    let r = check(&kept);
+    assert_eq!(r["ok"], true, "{r}");
+    assert_eq!(r["head"], json!({ "hash": kept, "found": true, "seq": 3 }));
+
+    // Someone with the file deletes the newest records, the kept head's
+    // included: what is left is a valid chain on its own...
+    db(&app)
+        .execute("DELETE FROM audit_records WHERE seq >= 3", [])
+        .unwrap();
+    let r = get(&app, demo::reader_key(), "/v1/audit/verify").json();
+    assert_eq!(r, json!({ "ok": true, "records": 2, "keyed": true }));
+    // ...but not one that runs through the kept head.
+    assert_eq!(
+        check(&kept),
+        json!({ "ok": false, "records": 2, "keyed": true,
+                "head": { "hash": kept, "found": false } })
+    );
+}
+
+#[test]
+fn a_long_verify_resumes_with_its_cursor_and_bad_queries_are_refused() {
+    let (_sim, app) = stack(&[("audit_key", Some(AUDIT_KEY))]);
+    write_records(&app, 5);
+    let mut path = "/v1/audit/verify?limit=2".to_string();
+    let mut seen = Vec::new();
+    loop {
+        let r = get(&app, demo::reader_key(), &path);
+        assert_eq!(r.status, 200, "{}", r.body);
+        let v = r.json();
+        assert_eq!(v["ok"], true);
+        seen.push(v["records"].as_u64().unwrap());
+        match v["nextCursor"].as_str() {
+            Some(c) => path = format!("/v1/audit/verify?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, [2, 4, 5]);
+    for (query, code, field) in [
+        ("head=abc", "invalid_request", "head"),
+        ("limit=0", "invalid_request", "limit"),
+        ("cursor=!!", "invalid_request", "cursor"),
+        ("since=2026-01-01T00:00:00Z", "unknown_field", "since"),
+    ] {
+        let r = get(
+            &app,
+            demo::reader_key(),
+            &format!("/v1/audit/verify?{query}"),
+        );
+        common::assert_refused(&r, 400, code, field, query);
+    }
+    let r = get(&app, demo::helpdesk_key(), "/v1/audit/head");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json()["code"], "insufficient_scope");
 }

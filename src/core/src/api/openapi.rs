@@ -214,7 +214,18 @@ fn audit_ok() -> Value {
 fn verify_ok() -> Value {
     object(
         json!({ "ok": { "type": "boolean" }, "records": { "type": "integer" },
-        "firstBadAuditId": { "type": "string" } }),
+        "firstBadAuditId": { "type": "string" }, "keyed": { "type": "boolean" },
+        "unkeyedRecords": { "type": "integer" },
+        "head": object(json!({ "hash": { "type": "string" }, "found": { "type": "boolean" },
+            "seq": { "type": "integer" } })),
+        "nextCursor": { "type": "string" } }),
+    )
+}
+
+fn head_ok() -> Value {
+    object(
+        json!({ "seq": { "type": "integer" }, "auditId": opt("string"),
+        "hash": { "type": "string" }, "time": opt("string"), "signature": opt("string") }),
     )
 }
 
@@ -275,6 +286,17 @@ const AUDIT_QUERY: &[Param] = &[
     q("cursor", "Cursor", "nextCursor of the previous page"),
 ];
 
+/// `GET /v1/audit/verify` parameters; [`crate::audit::VerifyQuery::NAMES`] must match.
+const VERIFY_QUERY: &[Param] = &[
+    q("cursor", "Cursor", "nextCursor of the previous answer: the walk goes on from there"),
+    q("head", "Head", "hash of a head kept elsewhere (GET /v1/audit/head); ok is false if it is no longer in the chain"),
+    Param {
+        kind: "integer",
+        format: Some("int32"),
+        ..q("limit", "Limit", "records to walk in this request, 1..1000000; a request stops within its time budget anyway")
+    },
+];
+
 const AUDIT_ID: &[Param] = &[q("auditId", "Audit id", "aud_ and 26 base32 characters")];
 
 const OPERATIONS: &[Operation] = &[
@@ -328,9 +350,16 @@ const OPERATIONS: &[Operation] = &[
     Operation {
         method: "get", path: "/v1/audit/verify", id: "VerifyAuditChain",
         summary: "Verify the audit chain",
-        description: "Re-walks the hash chain and names the first record that was edited, deleted or inserted.",
-        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: &[],
+        description: "Re-walks the hash chain (HMACs under audit_key when it is set) and names the first record that was edited, deleted or inserted. A long chain answers nextCursor: call again with it. With head, also proves that head is still in the chain (catches deleted newest records).",
+        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: VERIFY_QUERY,
         ok_status: 200, ok: verify_ok, csv: false, errors: &[],
+    },
+    Operation {
+        method: "get", path: "/v1/audit/head", id: "GetAuditHead",
+        summary: "Get the signed head of the audit chain",
+        description: "The newest record's seq, auditId, hash and time, signed (HMAC-SHA256) under audit_key. Ship it to a SIEM on a schedule; verify?head=<hash> later proves the chain still runs through it.",
+        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: head_ok, csv: false, errors: &[],
     },
     Operation {
         method: "get", path: "/v1/audit/{auditId}", id: "GetAuditRecord",
@@ -694,6 +723,7 @@ mod tests {
             crate::ops::failures::FailuresQuery::NAMES
         );
         assert_eq!(names(AUDIT_QUERY), crate::audit::AuditQuery::NAMES);
+        assert_eq!(names(VERIFY_QUERY), crate::audit::VerifyQuery::NAMES);
         assert_eq!(
             names(DIAGNOSE_QUERY),
             crate::ops::diagnose::DiagnoseQuery::NAMES
