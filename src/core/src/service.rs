@@ -285,6 +285,7 @@ fn safe_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::Database as _;
     use crate::testing::World;
     use futures::executor::block_on;
     use serde_json::Value;
@@ -397,6 +398,29 @@ mod tests {
         assert_eq!(a["permissions"]["granted"], Value::Null);
         assert_eq!(a["permissions"]["operations"]["tap"], "unknown");
         assert_eq!(a["licences"], serde_json::json!({ "p1": null, "p2": null }));
+        assert_eq!(
+            a["audit"],
+            serde_json::json!({ "keyed": false, "unfinished": [] })
+        );
+        // An attempt journaled and never ended is listed once it is older
+        // than any request could run.
+        w.db.execute(
+            "INSERT INTO audit_attempts (audit_id, time, caller, operation, request_id, entry)
+             VALUES ('aud_x', '2026-11-23T07:58:00.000Z', 'a', 'tap', 'req-died', '{}')",
+            &[],
+        )
+        .unwrap();
+        let c: Value = serde_json::from_slice(
+            get_as(&w, Method::GET, "/readyz", Some("password"))
+                .response
+                .body(),
+        )
+        .unwrap();
+        assert_eq!(
+            c["audit"]["unfinished"],
+            serde_json::json!([{ "auditId": "aud_x", "time": "2026-11-23T07:58:00.000Z",
+                "operation": "tap", "requestId": "req-died" }])
+        );
 
         // Anonymous probes get the status alone; a wrong key is refused.
         let anon: Value =

@@ -43,5 +43,5 @@ pub use id::looks_like_audit_id;
 pub use query::{get, list, AuditPage, AuditQuery, DEFAULT_LIMIT, MAX_LIMIT};
 pub use record::{AuditEntry, AuditRecord, Outcome};
 pub use redact::REDACTED;
-pub use trail::Trail;
+pub use trail::{Trail, Unfinished};
 pub use verify::{verify, HeadCheck, VerifyQuery, VerifyReport};

@@ -10,6 +10,8 @@
 //! never recorded. A request refused before that point writes one chained
 //! record with [`Trail::append`].
 
+use std::time::Duration;
+
 use super::id::new_audit_id;
 use super::{row, AuditEntry, AuditError, AuditRecord, Keying};
 use crate::config::Config;
@@ -90,12 +92,16 @@ impl<'a> Trail<'a> {
         Ok(record)
     }
 
-    /// Attempts journaled and never completed, oldest first: `(auditId,
-    /// time, operation, requestId)`.
-    pub fn unfinished(&self) -> Result<Vec<(String, String, String, String)>, AuditError> {
+    /// Attempts journaled at least `age` ago and never completed, oldest
+    /// first. With an `age` past the request budget, none is still running:
+    /// each is an instance that died mid-request, to be looked up in Graph's
+    /// own audit log by its request id.
+    pub fn unfinished(&self, age: Duration) -> Result<Vec<Unfinished>, AuditError> {
+        let before = row::now(self.clock.now() - age);
         let rows = match self.db.execute(
-            "SELECT audit_id, time, operation, request_id FROM audit_attempts ORDER BY time",
-            &[],
+            "SELECT audit_id, time, operation, request_id FROM audit_attempts
+             WHERE time <= ? ORDER BY time",
+            &[SqlValue::Text(before)],
         ) {
             Err(e) if row::missing_table(&e) => return Ok(vec![]),
             other => other?,
@@ -104,12 +110,27 @@ impl<'a> Trail<'a> {
             .into_iter()
             .filter_map(|r| match r.as_slice() {
                 [SqlValue::Text(a), SqlValue::Text(t), SqlValue::Text(o), SqlValue::Text(q)] => {
-                    Some((a.clone(), t.clone(), o.clone(), q.clone()))
+                    Some(Unfinished {
+                        audit_id: a.clone(),
+                        time: t.clone(),
+                        operation: o.clone(),
+                        request_id: q.clone(),
+                    })
                 }
                 _ => None,
             })
             .collect())
     }
+}
+
+/// A journaled attempt whose end was never recorded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unfinished {
+    pub audit_id: String,
+    pub time: String,
+    pub operation: String,
+    pub request_id: String,
 }
 
 #[cfg(test)]
@@ -125,11 +146,16 @@ mod tests {
         let host = w.host();
         let trail = Trail::new(&host, &config);
         let id = trail.begin(entry(1)).unwrap();
-        assert_eq!(trail.unfinished().unwrap().len(), 1);
-        assert_eq!(trail.unfinished().unwrap()[0].0, id);
+        assert_eq!(trail.unfinished(Duration::ZERO).unwrap().len(), 1);
+        assert_eq!(trail.unfinished(Duration::ZERO).unwrap()[0].audit_id, id);
+        // Younger than the age asked about: still running, not listed.
+        assert!(trail
+            .unfinished(Duration::from_secs(60))
+            .unwrap()
+            .is_empty());
         let record = trail.complete(&id, entry(1)).unwrap();
         assert_eq!(record.audit_id, id);
-        assert!(trail.unfinished().unwrap().is_empty());
+        assert!(trail.unfinished(Duration::ZERO).unwrap().is_empty());
         let got = crate::audit::get(&w.db, &id).unwrap().unwrap();
         assert_eq!(got.hash, record.hash);
         assert!(crate::audit::fixtures::check(&w.db).ok);

@@ -64,6 +64,7 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
         ));
     }
     let migrated_at = schema::applied_at(host.db, version).ok().flatten();
+    let trail = crate::audit::Trail::new(host, &config);
     let licences = Licences::load(host.kv, crate::types::unix_secs(host.clock.now()));
     let operations: serde_json::Map<String, serde_json::Value> = Need::ALL
         .iter()
@@ -87,6 +88,12 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
             // Requests refused before a caller was known: counted here,
             // never chained into the audit trail.
             "refusedAnonymous": auth::refusals::recent(host.kv, crate::types::unix_secs(host.clock.now())),
+            "audit": {
+                "keyed": trail.keying().is_keyed(),
+                // Attempts older than any request could run: the instance
+                // died before their end was recorded.
+                "unfinished": trail.unfinished(2 * DEFAULT_BUDGET).unwrap_or_default(),
+            },
         }),
     ))
 }
