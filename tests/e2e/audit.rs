@@ -158,16 +158,7 @@ fn verify_names_the_first_edited_or_deleted_record() {
         json!({ "ok": true, "records": 5, "keyed": false })
     );
 
-    let ids: Vec<String> = {
-        let c = db(&app);
-        let mut s = c
-            .prepare("SELECT audit_id FROM audit_records ORDER BY seq")
-            .unwrap();
-        s.query_map([], |r| r.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
+    let ids = chain_ids(&app);
 
     // An edited ticket: that record no longer hashes to its `hash`.
     db(&app)
