@@ -139,6 +139,32 @@ impl BatchRequest {
             idempotent: true,
         }
     }
+
+    /// A `DELETE`: sending it twice does no harm (the second finds `404`).
+    pub fn delete(id: &str, url: impl Into<String>) -> BatchRequest {
+        BatchRequest {
+            method: "DELETE",
+            ..BatchRequest::get(id, url)
+        }
+    }
+
+    /// A bodiless `POST` whose repeat does no harm (`revokeSignInSessions`).
+    pub fn action(id: &str, url: impl Into<String>) -> BatchRequest {
+        BatchRequest {
+            method: "POST",
+            ..BatchRequest::get(id, url)
+        }
+    }
+}
+
+/// What [`GraphClient::chain`] did: an answer per request, in order.
+#[derive(Debug)]
+pub struct Chained {
+    /// `424` for a request that never ran because one before it failed.
+    pub answers: Vec<GraphResponse>,
+    /// Set when a request stayed throttled past the budget: the chain
+    /// stopped there (its answer is the last 429, 503 or 504).
+    pub throttled: Option<GraphError>,
 }
 
 /// Counts of what reached Graph, for benchmarks and throttle reports.
@@ -577,6 +603,128 @@ impl<'a> GraphClient<'a> {
             })
             .collect())
     }
+}
+
+impl GraphClient<'_> {
+    /// Requests that must run one after another, in one `$batch` round trip:
+    /// each `dependsOn` the one before (FACTS §9: a batch is fully
+    /// sequential or fully parallel), so Graph runs them in this order and
+    /// answers `424` for every request after the first that fails. A
+    /// request throttled inside the chain (429, or 503/504 for an
+    /// idempotent one) is sent again with everything after it, as a new
+    /// chain, once its `Retry-After` has passed, while the budget lasts.
+    pub async fn chain(&self, requests: &[BatchRequest]) -> Result<Chained, GraphError> {
+        assert!(requests.len() <= MAX_BATCH, "callers split chains");
+        let mut answers: Vec<Option<GraphResponse>> = vec![None; requests.len()];
+        let mut from = 0;
+        let mut attempt = 0;
+        while from < requests.len() {
+            let pending = &requests[from..];
+            let items: Vec<Value> = pending
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    let mut item = json!({ "id": r.id, "method": r.method, "url": r.url });
+                    if let Some(b) = &r.body {
+                        item["body"] = b.clone();
+                        item["headers"] = json!({ "Content-Type": "application/json" });
+                    }
+                    if n > 0 {
+                        item["dependsOn"] = json!([pending[n - 1].id]);
+                    }
+                    item
+                })
+                .collect();
+            let body = json!({ "requests": items });
+            let envelope = if pending.iter().all(|r| r.idempotent) {
+                self.send(Version::V1, "POST", "/$batch", Some(&body)).await
+            } else {
+                self.send_once(Version::V1, "POST", "/$batch", Some(&body))
+                    .await
+            }?
+            .into_result()?;
+            let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
+                .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
+            let mut got: Vec<Option<(GraphResponse, Option<Duration>)>> = vec![None; pending.len()];
+            for item in parsed.responses {
+                let Some(n) = pending
+                    .iter()
+                    .position(|r| r.id.eq_ignore_ascii_case(&item.id))
+                else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    item.headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.as_str())
+                };
+                let retry_after = parse_retry_after(header("retry-after"));
+                let request_id = header("request-id").map(str::to_string).or_else(|| {
+                    item.body
+                        .pointer("/error/innerError/request-id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                got[n] = Some((
+                    GraphResponse {
+                        status: item.status,
+                        body: item.body,
+                        request_id,
+                    },
+                    retry_after,
+                ));
+            }
+            // The first request not done: throttled, or not answered at all.
+            let retry = got.iter().enumerate().position(|(n, a)| match a {
+                None => true,
+                Some((r, _)) => {
+                    r.status == 429 || (pending[n].idempotent && matches!(r.status, 503 | 504))
+                }
+            });
+            let stop = retry.unwrap_or(pending.len());
+            for (n, a) in got.iter().enumerate().take(stop) {
+                answers[from + n] = a.as_ref().map(|(r, _)| r.clone());
+            }
+            let Some(n) = retry else {
+                break;
+            };
+            let (last, retry_after) = got[n].clone().unwrap_or((
+                GraphResponse {
+                    status: 504,
+                    body: Value::Null,
+                    request_id: None,
+                },
+                None,
+            ));
+            if let Err(e) = self.back_off(retry_after, &mut attempt, last.request_id.clone()) {
+                answers[from + n] = Some(last);
+                return Ok(Chained {
+                    answers: fill_not_run(answers),
+                    throttled: Some(e),
+                });
+            }
+            from += n;
+        }
+        Ok(Chained {
+            answers: fill_not_run(answers),
+            throttled: None,
+        })
+    }
+}
+
+/// A request of a chain that never ran answers as Graph's dependants do.
+fn fill_not_run(answers: Vec<Option<GraphResponse>>) -> Vec<GraphResponse> {
+    answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or(GraphResponse {
+                status: 424,
+                body: json!({ "error": { "code": "FailedDependency" } }),
+                request_id: None,
+            })
+        })
+        .collect()
 }
 
 /// `Retry-After` as seconds (Graph sends seconds; an HTTP date is rare and
