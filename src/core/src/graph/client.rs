@@ -917,6 +917,82 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_depends_on_each_step_and_resends_from_a_throttled_one() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, r#"{"responses":[
+            {"id":"c","status":424,"body":{"error":{"code":"FailedDependency"}}},
+            {"id":"a","status":204},
+            {"id":"b","status":429,"headers":{"Retry-After":"3"},"body":{"error":{"code":"TooManyRequests"}}}]}"#);
+        w.transport.push(
+            200,
+            r#"{"responses":[{"id":"b","status":204},{"id":"c","status":404,"body":{"error":{"code":"x"}}}]}"#,
+        );
+        let steps = [
+            BatchRequest::delete("a", "/a"),
+            BatchRequest::delete("b", "/b"),
+            BatchRequest::delete("c", "/c"),
+        ];
+        let start = w.clock.now();
+        let out = block_on(g.chain(&steps)).unwrap();
+        assert!(out.throttled.is_none());
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [204, 204, 404]);
+        assert_eq!(
+            w.clock.now().duration_since(start).unwrap(),
+            Duration::from_secs(3)
+        );
+        let body =
+            |n: usize| -> Value { serde_json::from_slice(w.transport.sent()[n].body()).unwrap() };
+        assert_eq!(
+            body(1)["requests"],
+            json!([
+                {"id": "a", "method": "DELETE", "url": "/a"},
+                {"id": "b", "method": "DELETE", "url": "/b", "dependsOn": ["a"]},
+                {"id": "c", "method": "DELETE", "url": "/c", "dependsOn": ["b"]},
+            ])
+        );
+        // Sent again from the throttled step on, as a chain of its own.
+        assert_eq!(
+            body(2)["requests"],
+            json!([
+                {"id": "b", "method": "DELETE", "url": "/b"},
+                {"id": "c", "method": "DELETE", "url": "/c", "dependsOn": ["b"]},
+            ])
+        );
+
+        // Throttled past the budget: the chain stops there, the rest unsent.
+        w.transport.push(
+            200,
+            r#"{"responses":[
+            {"id":"a","status":403,"body":{"error":{"code":"accessDenied"}}},
+            {"id":"b","status":424},{"id":"c","status":424}]}"#,
+        );
+        let out = block_on(g.chain(&steps)).unwrap();
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [403, 424, 424], "a failure is not retried");
+        w.transport.push(
+            200,
+            r#"{"responses":[
+            {"id":"a","status":204},
+            {"id":"b","status":429,"headers":{"Retry-After":"60"},"body":{}},
+            {"id":"c","status":424}]}"#,
+        );
+        let out = block_on(g.chain(&steps)).unwrap();
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [204, 429, 424]);
+        assert!(matches!(
+            out.throttled,
+            Some(GraphError::Throttled {
+                retry_after_secs: 60,
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn a_write_that_is_not_idempotent_retries_429_but_not_an_ambiguous_answer() {
         let (w, c, id) = setup();
         let host = w.host();

@@ -870,6 +870,10 @@ mod tests {
 }
 
 #[cfg(test)]
+#[path = "reset_tests.rs"]
+mod round_trip_tests;
+
+#[cfg(test)]
 mod input_tests {
     use super::*;
     use crate::api::input::parse_json;
