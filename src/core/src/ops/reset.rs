@@ -342,7 +342,10 @@ async fn sweep(
                     }
                 }
                 Err(e) => {
-                    out.revoke_unanswered |= reqs.iter().any(|r| r.id == "revoke");
+                    if reqs.iter().any(|r| r.id == "revoke") {
+                        out.revoke_unanswered = true;
+                        out.revoked = Some(Err(e.clone()));
+                    }
                     for req in reqs {
                         if let Some(i) = req.id.strip_prefix('d').and_then(|n| n.parse().ok()) {
                             answers.push((i, Answer::Lost(e.clone())));
@@ -656,11 +659,8 @@ async fn finish(
                 .into_iter()
                 .partition(|f| unanswered.contains(&f.method.id) && !listed(&f.method));
             sweep.failed = failed;
+            // One still listed did not happen: a plain failure now.
             sweep.removed.extend(happened.into_iter().map(|f| f.method));
-            sweep.unanswered = unanswered
-                .into_iter()
-                .filter(|id| sweep.failed.iter().any(|f| &f.method.id == id))
-                .collect();
             sweep.failed.extend(still.into_iter().map(|m| Failure {
                 method: m,
                 status: None,
@@ -693,8 +693,12 @@ async fn finish(
             }),
         })
         .collect();
-    if let Some(e) = &revoke_failure {
-        warnings.push(format!("sign-in sessions were not revoked: {e}"));
+    match &revoke_failure {
+        Some(e) if sweep.revoke_unanswered => warnings.push(format!(
+            "the revocation of sign-in sessions got no answer ({e}): they may have been revoked"
+        )),
+        Some(e) => warnings.push(format!("sign-in sessions were not revoked: {e}")),
+        None => {}
     }
 
     let lists = json!({
@@ -742,6 +746,10 @@ async fn finish(
         };
         let mut problem = match &sweep.stopped {
             Some(e @ GraphError::Throttled { .. }) => e.to_problem(),
+            _ if sweep.revoke_unanswered && sweep.failed.is_empty() => Problem::new(
+                ErrorCode::PartialReset,
+                "every method asked for was removed, but the revocation of sign-in sessions got no answer from Graph; retry the same request to finish",
+            ),
             _ if revoke_failure.is_some() && sweep.failed.is_empty() => Problem::new(
                 ErrorCode::PartialReset,
                 "every method asked for was removed, but Graph did not revoke the sign-in sessions; retry the same request to finish",
