@@ -450,6 +450,12 @@ async fn sweep(
             break;
         }
     }
+    if revoke_pending && out.stopped.is_none() && out.revoked.is_none() {
+        // Only reachable past `max_rounds`: never claim a revocation.
+        out.revoked = Some(Err(GraphError::Malformed(
+            "the revocation was never answered".into(),
+        )));
+    }
     out.failed.extend(pending.into_iter().map(|p| Failure {
         method: p.method,
         status: None,
