@@ -692,3 +692,30 @@ fn more_methods_than_a_batch_holds_go_in_chains_side_by_side() {
     assert!(at(ALTERNATE).unwrap() < at(MOBILE).unwrap());
     assert!(urls(&env[3].1)[0].ends_with(AUTHENTICATOR));
 }
+
+#[test]
+fn a_hardware_token_as_the_default_goes_alone_through_beta_one_round_trip_more() {
+    let methods: Vec<Value> = every_type()
+        .into_iter()
+        .filter(|m| m["id"] != "soft-1")
+        .collect();
+    let tenant = Rc::new(RefCell::new(Tenant::new(methods, Some("oath"))));
+    tenant.borrow_mut().default = Some("hw-1".into());
+    let w = world(&tenant);
+    let (s, b) = warm_reset(&w);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["failed"], json!([]));
+    assert_eq!(tenant.borrow().ids(), [PASSWORD]);
+    assert_eq!(tenant.borrow().deleted.last().unwrap(), "hw-1");
+    // Reads; every v1.0 method and the QR code; the token alone; then the
+    // revocation and the re-read.
+    assert_eq!(w.transport.sequential(), 4, "{:#?}", sent(&w));
+    let alone: Vec<String> = sent(&w)
+        .into_iter()
+        .filter(|(d, ..)| *d == 3)
+        .map(|(_, m, p, _)| format!("{m} {p}"))
+        .collect();
+    assert_eq!(alone.len(), 1, "{alone:#?}");
+    assert!(alone[0].starts_with("DELETE /beta/") && alone[0].ends_with("hw-1"));
+    assert_eq!(tenant.borrow().revoked, 1);
+}
