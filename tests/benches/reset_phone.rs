@@ -129,8 +129,12 @@ fn main() {
             median(times),
         );
     }
-    println!("  (= $batch + beta hardware OATH list + signInPreferences when >1 method");
-    println!("     + one DELETE each + revokeSignInSessions + confirming re-read)");
+    println!("  (= the reads' $batch, beta's hardware OATH list and signInPreferences beside it;");
+    println!(
+        "     one $batch of chained deletions, beta's deletions beside it; one $batch for the"
+    );
+    println!("     default, revokeSignInSessions and the re-read: the last two one without beta;");
+    println!("     run the reset_latency bench for the round trips a caller waits for)");
 
     println!("\nPOST /v1/phone");
     let mobile = json!({ "phoneNumber": "+1 (206) 555-0100" });

@@ -488,3 +488,136 @@ fn retries_replay_and_the_per_user_limit_holds() {
     assert_eq!(r.json()["code"], "rate_limited");
     assert!(r.header("retry-after").is_some());
 }
+
+/// One reset as graph-sim's log saw it, every Graph round trip costing
+/// `ms`: the token and role holders warmed by a dry run first.
+fn timed_reset(sim: &Sim, app: &Spin, ms: u64) -> (Value, Vec<Value>) {
+    sim.latency(ms);
+    let dry = reset(
+        app,
+        demo::helpdesk_key(),
+        json!({ "user": ALICE, "ticket": "T", "dryRun": true }),
+    );
+    assert_eq!(dry.status, 200, "{}", dry.body);
+    sim.clear_requests();
+    let r = reset(
+        app,
+        demo::helpdesk_key(),
+        json!({ "user": ALICE, "ticket": "T" }),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    (r.json(), sim.requests())
+}
+
+/// The `$batch` envelopes of a log, with what each asked.
+fn envelopes(log: &[Value]) -> Vec<(&Value, Vec<Value>)> {
+    log.iter()
+        .filter(|r| r["kind"] == "batch")
+        .map(|r| (r, r["body"]["requests"].as_array().unwrap().clone()))
+        .collect()
+}
+
+/// Each request after the first depends on the one before it.
+fn chained(items: &[Value]) -> bool {
+    items[0].get("dependsOn").is_none()
+        && items
+            .windows(2)
+            .all(|p| p[1]["dependsOn"] == json!([p[0]["id"]]))
+}
+
+/// Whether two logged requests were in flight together.
+fn overlapped(a: &Value, b: &Value) -> bool {
+    let n = |r: &Value, k: &str| r[k].as_u64().unwrap();
+    n(a, "seq") <= n(b, "answeredSeq") && n(b, "seq") <= n(a, "answeredSeq")
+}
+
+#[test]
+fn every_method_type_goes_in_three_round_trips_the_deletions_chained_in_one_batch() {
+    let (sim, app) = stack(&[]);
+    let (b, log) = timed_reset(&sim, &app, 40);
+    assert_eq!(b["removed"].as_array().unwrap().len(), 12, "{b}");
+    assert_eq!(held_types(&sim, ALICE_ID), [PASSWORD_ONLY]);
+    let t = sim.traffic();
+    assert_eq!(t.sequential, 3, "{log:#?}");
+    assert_eq!((t.batches, t.tokens), (3, 0));
+
+    let env = envelopes(&log);
+    // 1: the reads; beta's hardware OATH list and default method beside.
+    let beta_reads: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["kind"] == "graph" && r["batchParent"].is_null() && r["method"] == "GET")
+        .collect();
+    let first: Vec<&&Value> = beta_reads
+        .iter()
+        .filter(|r| overlapped(r, env[0].0))
+        .collect();
+    assert_eq!(first.len(), 2, "{beta_reads:#?}");
+    // 2: the nine v1.0 deletions, chained, the alternate before the mobile;
+    // the two beta deletions in flight beside them.
+    let (second, items) = &env[1];
+    assert_eq!(items.len(), 9, "{items:#?}");
+    assert!(chained(items), "{items:#?}");
+    let url = |i: &Value| i["url"].as_str().unwrap().to_string();
+    let at = |id: &str| items.iter().position(|i| url(i).ends_with(id)).unwrap();
+    assert!(at(ALTERNATE_ID) < at(MOBILE_ID));
+    assert!(items.iter().all(|i| i["method"] == "DELETE"));
+    let beta_deletes: Vec<&Value> = log
+        .iter()
+        .filter(|r| r["method"] == "DELETE" && r["path"].as_str().unwrap().starts_with("/beta/"))
+        .collect();
+    assert_eq!(beta_deletes.len(), 2);
+    assert!(beta_deletes.iter().all(|d| overlapped(d, second)));
+    // 3: the default, then the revocation and the confirming re-read.
+    let (_, last) = &env[2];
+    assert!(chained(last), "{last:#?}");
+    let base = format!("/users/{ALICE_ID}");
+    assert_eq!(
+        last.iter().map(url).collect::<Vec<_>>(),
+        [
+            format!("{base}/authentication/microsoftAuthenticatorMethods/{ALICE_AUTHENTICATOR}"),
+            format!("{base}/revokeSignInSessions"),
+            format!("{base}/authentication/methods"),
+        ]
+    );
+}
+
+#[test]
+fn the_deferred_default_and_a_user_without_beta_methods_stay_within_three_round_trips() {
+    let (sim, app) = stack(&[]);
+    sim.reseed(|f| fixture_user(f, ALICE)["signInPreferencesUnreadable"] = json!(true));
+    let (b, log) = timed_reset(&sim, &app, 40);
+    assert_eq!(b["failed"], json!([]), "{b}");
+    assert_eq!(held_types(&sim, ALICE_ID), [PASSWORD_ONLY]);
+    assert_eq!(sim.traffic().sequential, 3, "{log:#?}");
+    let refused = log
+        .iter()
+        .filter(|r| {
+            r["status"] == 400 && r["path"].as_str().unwrap().ends_with(ALICE_AUTHENTICATOR)
+        })
+        .count();
+    assert_eq!(refused, 1, "refused once, then taken last");
+
+    // Only v1.0 methods: the deletions, the revocation and the re-read
+    // share one `$batch`.
+    sim.reseed(|f| {
+        let alice = fixture_user(f, ALICE);
+        let kept: Vec<Value> = alice["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| {
+                let t = m["@odata.type"].as_str().unwrap();
+                !t.contains("hardwareOath") && !t.contains("qrCodePin")
+            })
+            .cloned()
+            .collect();
+        alice["methods"] = Value::Array(kept);
+    });
+    let (b, log) = timed_reset(&sim, &app, 40);
+    assert_eq!(b["removed"].as_array().unwrap().len(), 10, "{b}");
+    assert_eq!(sim.traffic().sequential, 2, "{log:#?}");
+    let env = envelopes(&log);
+    assert_eq!(env.len(), 2);
+    assert_eq!(env[1].1.len(), 12, "10 deletions, revocation, re-read");
+    assert!(chained(&env[1].1));
+}

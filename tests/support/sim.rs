@@ -91,6 +91,7 @@ impl Sim {
         let kind = |k: &str| top.iter().filter(|r| r["kind"] == k).count();
         Traffic {
             round_trips: top.len(),
+            sequential: sequential(&top),
             batches: kind("batch"),
             tokens: kind("token"),
             writes: log
@@ -98,6 +99,16 @@ impl Sim {
                 .filter(|r| r["kind"] == "graph" && r["method"] != "GET")
                 .count(),
         }
+    }
+
+    /// Every top-level request (Graph, `$batch`, token) waits `ms` before
+    /// it is handled: one network round trip (`POST /_sim/latency`; kept
+    /// across resets).
+    pub fn latency(&self, ms: u64) {
+        let r = self
+            .client
+            .post_json("/_sim/latency", &json!({ "ms": ms }), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
     }
 
     /// Drops every queued fault.
@@ -173,11 +184,39 @@ pub fn fixture_user<'a>(fixture: &'a mut Value, upn: &str) -> &'a mut Value {
         .unwrap_or_else(|| panic!("no {upn} in the fixture"))
 }
 
+/// The longest chain of requests each sent after the previous one was
+/// answered (graph-sim's `seq` and `answeredSeq`): what a caller waits for
+/// when every round trip costs the same. Requests sent together count once.
+fn sequential(top: &[&Value]) -> usize {
+    let mut sorted: Vec<(u64, u64)> = top
+        .iter()
+        .map(|r| {
+            let seq = r["seq"].as_u64().unwrap_or(0);
+            (seq, r["answeredSeq"].as_u64().unwrap_or(seq))
+        })
+        .collect();
+    sorted.sort();
+    let mut depth: Vec<usize> = Vec::with_capacity(sorted.len());
+    for (i, (seq, _)) in sorted.iter().enumerate() {
+        let before = (0..i)
+            .filter(|&j| sorted[j].1 < *seq)
+            .map(|j| depth[j])
+            .max()
+            .unwrap_or(0);
+        depth.push(before + 1);
+    }
+    depth.into_iter().max().unwrap_or(0)
+}
+
 /// Requests counted from the simulator's log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Traffic {
     /// HTTP requests to Graph and its login endpoint; a `$batch` is one.
     pub round_trips: usize,
+    /// Round trips one after another (requests in flight together count
+    /// once); meaningful when graph-sim adds a latency, so that requests
+    /// sent together overlap.
+    pub sequential: usize,
     pub batches: usize,
     pub tokens: usize,
     /// Requests that change the tenant (inside a `$batch` too).

@@ -120,13 +120,25 @@ impl Clock for FixedClock {
     }
 }
 
+/// Answers a request by what it asks (a small tenant a test keeps).
+pub type Responder = Box<dyn Fn(&OutboundRequest) -> Result<OutboundResponse, TransportError>>;
+
 /// Answers outbound requests from a queue of recorded Graph answers and keeps
-/// what was sent, so a test asserts the exact request.
+/// what was sent, so a test asserts the exact request. With a
+/// [`Responder`], requests the queue does not answer go to it, and each
+/// such exchange takes a turn of the executor, so requests sent together
+/// are in flight together; [`ScriptedTransport::depths`] then says how
+/// many round trips each waited behind.
 #[derive(Default)]
 pub struct ScriptedTransport {
     answers: RefCell<std::collections::VecDeque<Result<OutboundResponse, TransportError>>>,
     sent: RefCell<Vec<OutboundRequest>>,
     within: RefCell<Vec<Duration>>,
+    responder: RefCell<Option<Responder>>,
+    /// Per request sent: 1 + the depth of the deepest exchange that had
+    /// completed when it was sent.
+    depths: RefCell<Vec<usize>>,
+    deepest_done: Cell<usize>,
 }
 
 impl ScriptedTransport {
@@ -161,6 +173,60 @@ impl ScriptedTransport {
     pub fn limits(&self) -> Vec<Duration> {
         self.within.borrow().clone()
     }
+
+    /// Answers what the queue does not (see [`Responder`]).
+    pub fn respond_with(
+        &self,
+        f: impl Fn(&OutboundRequest) -> Result<OutboundResponse, TransportError> + 'static,
+    ) {
+        *self.responder.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Per request sent, in order: the round trip it went in (1 for the
+    /// first; requests in flight together share one).
+    pub fn depths(&self) -> Vec<usize> {
+        self.depths.borrow().clone()
+    }
+
+    /// Round trips one after another: the deepest request.
+    pub fn sequential(&self) -> usize {
+        self.depths.borrow().iter().copied().max().unwrap_or(0)
+    }
+
+    /// Forgets what was sent (the queue and the responder stay).
+    pub fn clear(&self) {
+        self.sent.borrow_mut().clear();
+        self.within.borrow_mut().clear();
+        self.depths.borrow_mut().clear();
+        self.deepest_done.set(0);
+    }
+}
+
+/// One exchange: done when polled, after one turn of the executor for an
+/// answer from the responder.
+struct Exchange<'a> {
+    transport: &'a ScriptedTransport,
+    depth: usize,
+    wait: bool,
+    answer: Option<Result<OutboundResponse, TransportError>>,
+}
+
+impl std::future::Future for Exchange<'_> {
+    type Output = Result<OutboundResponse, TransportError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        if self.wait {
+            self.wait = false;
+            cx.waker().wake_by_ref();
+            return std::task::Poll::Pending;
+        }
+        let done = &self.transport.deepest_done;
+        done.set(done.get().max(self.depth));
+        std::task::Poll::Ready(self.answer.take().expect("polled after done"))
+    }
 }
 
 impl Transport for ScriptedTransport {
@@ -169,13 +235,22 @@ impl Transport for ScriptedTransport {
         request: OutboundRequest,
         within: Duration,
     ) -> LocalFuture<'_, Result<OutboundResponse, TransportError>> {
-        let uri = request.uri().to_string();
+        let depth = self.deepest_done.get() + 1;
+        self.depths.borrow_mut().push(depth);
+        let queued = self.answers.borrow_mut().pop_front();
+        let (answer, wait) = match (queued, self.responder.borrow().as_ref()) {
+            (Some(a), _) => (a, false),
+            (None, Some(f)) => (f(&request), true),
+            (None, None) => panic!("unexpected outbound request to {}", request.uri()),
+        };
         self.sent.borrow_mut().push(request);
         self.within.borrow_mut().push(within);
-        let next = self.answers.borrow_mut().pop_front();
-        Box::pin(
-            async move { next.unwrap_or_else(|| panic!("unexpected outbound request to {uri}")) },
-        )
+        Box::pin(Exchange {
+            transport: self,
+            depth,
+            wait,
+            answer: Some(answer),
+        })
     }
 }
 

@@ -244,7 +244,7 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
     let request_id = uuid::Uuid::new_v4().to_string();
     let crid = header(&req.headers, "client-request-id").map(str::to_string);
     let (path, _) = decode_path(&req.raw_path);
-    let (seq, auth, fault) = {
+    let (seq, auth, fault, latency) = {
         let mut st = sim.lock();
         let seq = st.next_seq();
         let auth = auth::check_bearer(&st, header(&req.headers, "authorization"));
@@ -253,13 +253,9 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
         } else {
             None
         };
-        (seq, auth, fault)
+        (seq, auth, fault, st.latency_ms)
     };
-    if let Some(f) = &fault {
-        if f.latency_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
-        }
-    }
+    graph::wait(latency, fault.as_ref()).await;
     let info = || LogInfo {
         seq,
         kind: "batch",

@@ -1,5 +1,5 @@
 //! The control API under `/_sim/` (not Graph, never logged, no auth): health,
-//! reset, state, request log, faults, clock, quirks, app permissions.
+//! reset, state, request log, faults, clock, quirks, latency, app permissions.
 
 use std::sync::Arc;
 
@@ -143,11 +143,34 @@ pub fn handle(
                     let mut cur = sim.lock();
                     // Sequence numbers stay monotonic so `?since=` never goes back in time.
                     st.next_seq = cur.next_seq;
+                    st.latency_ms = cur.latency_ms;
                     *cur = st;
                     (200, json!({ "status": "reset", "users": users }))
                 }
                 Err(e) => bad(format!("{e:#}")),
             }
+        }
+        ("GET", "/_sim/latency") => (200, json!({ "ms": sim.lock().latency_ms })),
+        ("POST", "/_sim/latency") => {
+            let v = match parsed() {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let Some(o) = v.as_object() else {
+                return bad("latency: expected {\"ms\": n}");
+            };
+            if let Some(k) = o.keys().find(|k| k.as_str() != "ms") {
+                return bad(format!("latency: unknown key '{k}' (allowed: ms)"));
+            }
+            let Some(ms) = o
+                .get("ms")
+                .and_then(Value::as_u64)
+                .filter(|&ms| ms <= 60_000)
+            else {
+                return bad("latency: ms (integer, 0..=60000) is required");
+            };
+            sim.lock().latency_ms = ms;
+            (200, json!({ "ms": ms }))
         }
         ("GET", "/_sim/state") => (200, sim.lock().snapshot()),
         ("GET", "/_sim/requests") => {

@@ -815,6 +815,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         tokens: HashMap::new(),
         log: Vec::new(),
         next_seq: 0,
+        latency_ms: 0,
         faults: Vec::new(),
         report_hits: HashMap::new(),
         page_secret: uuid::Uuid::new_v4().to_string(),

@@ -213,8 +213,10 @@ pub struct LogInfo<'a> {
 
 pub fn log(st: &mut State, info: LogInfo, status: u16, code: Option<String>) {
     let time = clock::rfc3339(st.now());
+    let answered_seq = st.next_seq;
     st.log.push(Entry {
         seq: info.seq,
+        answered_seq,
         time,
         method: info.method.to_string(),
         path: info.path,
@@ -235,7 +237,7 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
     let request_id = uuid::Uuid::new_v4().to_string();
     let crid = header(&req.headers, "client-request-id").map(str::to_string);
     let (path, segs) = decode_path(&req.raw_path);
-    let (seq, auth, fault) = {
+    let (seq, auth, fault, latency) = {
         let mut st = sim.lock();
         let seq = st.next_seq();
         let auth = auth::check_bearer(&st, header(&req.headers, "authorization"));
@@ -244,13 +246,15 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
         } else {
             None
         };
-        (seq, auth, fault)
+        // A `$batch` item shares its envelope's round trip.
+        let latency = if req.batch_parent.is_none() {
+            st.latency_ms
+        } else {
+            0
+        };
+        (seq, auth, fault, latency)
     };
-    if let Some(f) = &fault {
-        if f.latency_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
-        }
-    }
+    wait(latency, fault.as_ref()).await;
     let mut st = sim.lock();
     let info = LogInfo {
         seq,
@@ -284,6 +288,14 @@ pub async fn process(sim: &Arc<Sim>, req: GraphReq) -> GraphResp {
     let (resp, code) = respond(outcome, now, &request_id, crid.as_deref());
     log(&mut st, info, resp.status, code);
     resp
+}
+
+/// The round trip's latency (`POST /_sim/latency`), then a fault's own `latencyMs`.
+pub async fn wait(round_trip_ms: u64, fault: Option<&Fault>) {
+    let ms = round_trip_ms + fault.map_or(0, |f| f.latency_ms);
+    if ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
 }
 
 pub fn dropped() -> GraphResp {

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
     pub seq: u64,
+    /// The last `seq` handed out when the answer left: a request whose `seq` is
+    /// greater was sent after this one was answered (sequential round trips).
+    pub answered_seq: u64,
     pub time: String,
     pub method: String,
     /// Decoded path as Graph saw it, e.g. `/v1.0/users/jo_fabrikam.com#EXT#@contoso.onmicrosoft.com`.

@@ -76,16 +76,13 @@ async fn token(
     let request_id = uuid::Uuid::new_v4().to_string();
     let crid = header(&headers, "client-request-id").map(str::to_string);
     let (path, _) = decode_path(raw_path);
-    let (seq, fault) = {
+    let (seq, fault, latency) = {
         let mut st = sim.lock();
         let seq = st.next_seq();
-        (seq, faults::take(&mut st.faults, method, &path))
+        let fault = faults::take(&mut st.faults, method, &path);
+        (seq, fault, st.latency_ms)
     };
-    if let Some(f) = &fault {
-        if f.latency_ms > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(f.latency_ms)).await;
-        }
-    }
+    graph::wait(latency, fault.as_ref()).await;
     let ct = header(&headers, "content-type").map(str::to_string);
     let form = ct.as_deref().is_some_and(|c| {
         c.to_ascii_lowercase()

@@ -314,6 +314,10 @@ pub struct State {
     pub tokens: HashMap<String, Token>,
     pub log: Vec<Entry>,
     pub next_seq: u64,
+    /// `POST /_sim/latency`: milliseconds every top-level Graph, `$batch` and
+    /// token request waits before it is handled (one network round trip);
+    /// kept across `POST /_sim/reset`, as it is the network's, not the tenant's.
+    pub latency_ms: u64,
     pub faults: Vec<Fault>,
     pub report_hits: HashMap<String, VecDeque<OffsetDateTime>>,
     pub page_secret: String,

@@ -139,6 +139,32 @@ impl BatchRequest {
             idempotent: true,
         }
     }
+
+    /// A `DELETE`: sending it twice does no harm (the second finds `404`).
+    pub fn delete(id: &str, url: impl Into<String>) -> BatchRequest {
+        BatchRequest {
+            method: "DELETE",
+            ..BatchRequest::get(id, url)
+        }
+    }
+
+    /// A bodiless `POST` whose repeat does no harm (`revokeSignInSessions`).
+    pub fn action(id: &str, url: impl Into<String>) -> BatchRequest {
+        BatchRequest {
+            method: "POST",
+            ..BatchRequest::get(id, url)
+        }
+    }
+}
+
+/// What [`GraphClient::chain`] did: an answer per request, in order.
+#[derive(Debug)]
+pub struct Chained {
+    /// `424` for a request that never ran because one before it failed.
+    pub answers: Vec<GraphResponse>,
+    /// Set when a request stayed throttled past the budget: the chain
+    /// stopped there (its answer is the last 429, 503 or 504).
+    pub throttled: Option<GraphError>,
 }
 
 /// Counts of what reached Graph, for benchmarks and throttle reports.
@@ -579,6 +605,128 @@ impl<'a> GraphClient<'a> {
     }
 }
 
+impl GraphClient<'_> {
+    /// Requests that must run one after another, in one `$batch` round trip:
+    /// each `dependsOn` the one before (FACTS §9: a batch is fully
+    /// sequential or fully parallel), so Graph runs them in this order and
+    /// answers `424` for every request after the first that fails. A
+    /// request throttled inside the chain (429, or 503/504 for an
+    /// idempotent one) is sent again with everything after it, as a new
+    /// chain, once its `Retry-After` has passed, while the budget lasts.
+    pub async fn chain(&self, requests: &[BatchRequest]) -> Result<Chained, GraphError> {
+        assert!(requests.len() <= MAX_BATCH, "callers split chains");
+        let mut answers: Vec<Option<GraphResponse>> = vec![None; requests.len()];
+        let mut from = 0;
+        let mut attempt = 0;
+        while from < requests.len() {
+            let pending = &requests[from..];
+            let items: Vec<Value> = pending
+                .iter()
+                .enumerate()
+                .map(|(n, r)| {
+                    let mut item = json!({ "id": r.id, "method": r.method, "url": r.url });
+                    if let Some(b) = &r.body {
+                        item["body"] = b.clone();
+                        item["headers"] = json!({ "Content-Type": "application/json" });
+                    }
+                    if n > 0 {
+                        item["dependsOn"] = json!([pending[n - 1].id]);
+                    }
+                    item
+                })
+                .collect();
+            let body = json!({ "requests": items });
+            let envelope = if pending.iter().all(|r| r.idempotent) {
+                self.send(Version::V1, "POST", "/$batch", Some(&body)).await
+            } else {
+                self.send_once(Version::V1, "POST", "/$batch", Some(&body))
+                    .await
+            }?
+            .into_result()?;
+            let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
+                .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
+            let mut got: Vec<Option<(GraphResponse, Option<Duration>)>> = vec![None; pending.len()];
+            for item in parsed.responses {
+                let Some(n) = pending
+                    .iter()
+                    .position(|r| r.id.eq_ignore_ascii_case(&item.id))
+                else {
+                    continue;
+                };
+                let header = |name: &str| {
+                    item.headers
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .and_then(|(_, v)| v.as_str())
+                };
+                let retry_after = parse_retry_after(header("retry-after"));
+                let request_id = header("request-id").map(str::to_string).or_else(|| {
+                    item.body
+                        .pointer("/error/innerError/request-id")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                });
+                got[n] = Some((
+                    GraphResponse {
+                        status: item.status,
+                        body: item.body,
+                        request_id,
+                    },
+                    retry_after,
+                ));
+            }
+            // The first request not done: throttled, or not answered at all.
+            let retry = got.iter().enumerate().position(|(n, a)| match a {
+                None => true,
+                Some((r, _)) => {
+                    r.status == 429 || (pending[n].idempotent && matches!(r.status, 503 | 504))
+                }
+            });
+            let stop = retry.unwrap_or(pending.len());
+            for (n, a) in got.iter().enumerate().take(stop) {
+                answers[from + n] = a.as_ref().map(|(r, _)| r.clone());
+            }
+            let Some(n) = retry else {
+                break;
+            };
+            let (last, retry_after) = got[n].clone().unwrap_or((
+                GraphResponse {
+                    status: 504,
+                    body: Value::Null,
+                    request_id: None,
+                },
+                None,
+            ));
+            if let Err(e) = self.back_off(retry_after, &mut attempt, last.request_id.clone()) {
+                answers[from + n] = Some(last);
+                return Ok(Chained {
+                    answers: fill_not_run(answers),
+                    throttled: Some(e),
+                });
+            }
+            from += n;
+        }
+        Ok(Chained {
+            answers: fill_not_run(answers),
+            throttled: None,
+        })
+    }
+}
+
+/// A request of a chain that never ran answers as Graph's dependants do.
+fn fill_not_run(answers: Vec<Option<GraphResponse>>) -> Vec<GraphResponse> {
+    answers
+        .into_iter()
+        .map(|a| {
+            a.unwrap_or(GraphResponse {
+                status: 424,
+                body: json!({ "error": { "code": "FailedDependency" } }),
+                request_id: None,
+            })
+        })
+        .collect()
+}
+
 /// `Retry-After` as seconds (Graph sends seconds; an HTTP date is rare and
 /// treated as absent).
 fn parse_retry_after(v: Option<&str>) -> Option<Duration> {
@@ -766,6 +914,82 @@ mod tests {
             .map(|r| r["id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["b", "c"]);
+    }
+
+    #[test]
+    fn a_chain_depends_on_each_step_and_resends_from_a_throttled_one() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, r#"{"responses":[
+            {"id":"c","status":424,"body":{"error":{"code":"FailedDependency"}}},
+            {"id":"a","status":204},
+            {"id":"b","status":429,"headers":{"Retry-After":"3"},"body":{"error":{"code":"TooManyRequests"}}}]}"#);
+        w.transport.push(
+            200,
+            r#"{"responses":[{"id":"b","status":204},{"id":"c","status":404,"body":{"error":{"code":"x"}}}]}"#,
+        );
+        let steps = [
+            BatchRequest::delete("a", "/a"),
+            BatchRequest::delete("b", "/b"),
+            BatchRequest::delete("c", "/c"),
+        ];
+        let start = w.clock.now();
+        let out = block_on(g.chain(&steps)).unwrap();
+        assert!(out.throttled.is_none());
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [204, 204, 404]);
+        assert_eq!(
+            w.clock.now().duration_since(start).unwrap(),
+            Duration::from_secs(3)
+        );
+        let body =
+            |n: usize| -> Value { serde_json::from_slice(w.transport.sent()[n].body()).unwrap() };
+        assert_eq!(
+            body(1)["requests"],
+            json!([
+                {"id": "a", "method": "DELETE", "url": "/a"},
+                {"id": "b", "method": "DELETE", "url": "/b", "dependsOn": ["a"]},
+                {"id": "c", "method": "DELETE", "url": "/c", "dependsOn": ["b"]},
+            ])
+        );
+        // Sent again from the throttled step on, as a chain of its own.
+        assert_eq!(
+            body(2)["requests"],
+            json!([
+                {"id": "b", "method": "DELETE", "url": "/b"},
+                {"id": "c", "method": "DELETE", "url": "/c", "dependsOn": ["b"]},
+            ])
+        );
+
+        // Throttled past the budget: the chain stops there, the rest unsent.
+        w.transport.push(
+            200,
+            r#"{"responses":[
+            {"id":"a","status":403,"body":{"error":{"code":"accessDenied"}}},
+            {"id":"b","status":424},{"id":"c","status":424}]}"#,
+        );
+        let out = block_on(g.chain(&steps)).unwrap();
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [403, 424, 424], "a failure is not retried");
+        w.transport.push(
+            200,
+            r#"{"responses":[
+            {"id":"a","status":204},
+            {"id":"b","status":429,"headers":{"Retry-After":"60"},"body":{}},
+            {"id":"c","status":424}]}"#,
+        );
+        let out = block_on(g.chain(&steps)).unwrap();
+        let statuses: Vec<u16> = out.answers.iter().map(|a| a.status).collect();
+        assert_eq!(statuses, [204, 429, 424]);
+        assert!(matches!(
+            out.throttled,
+            Some(GraphError::Throttled {
+                retry_after_secs: 60,
+                ..
+            })
+        ));
     }
 
     #[test]

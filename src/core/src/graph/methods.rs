@@ -163,7 +163,8 @@ pub fn list_request(user: &UserRef) -> BatchRequest {
     )
 }
 
-fn list_path(user_id: &str, segment: &str) -> String {
+/// `/users/{id}/authentication/{segment}` for a resolved user.
+pub fn id_path(user_id: &str, segment: &str) -> String {
     format!(
         "/users/{}/authentication/{segment}",
         encode_segment(user_id)
@@ -191,32 +192,34 @@ pub fn parse_list(res: GraphResponse, kind: Option<MethodType>) -> Result<Vec<Me
         .collect())
 }
 
-/// Every method: the v1.0 list, plus (with `hardware`) beta's hardware
-/// OATH tokens, which v1.0 does not list (FACTS §4). The flag says whether
-/// that beta list could be read, so a caller can say so rather than imply
-/// there were none.
-pub async fn read_all(
+/// `/users/{ref}/authentication/{rest}` for a user as the caller named
+/// them (a UPN or an id): reads sent before the user is resolved.
+pub fn ref_path(user: &UserRef, rest: &str) -> String {
+    format!("/users{}/authentication/{rest}", user.graph_segment())
+}
+
+/// Beta `GET …/hardwareOathMethods`: the hardware tokens v1.0 does not
+/// list (FACTS §4). JSON batching is per version, so it is sent beside the
+/// v1.0 `$batch`, not in it.
+pub async fn hardware_list(
     graph: &GraphClient<'_>,
-    user_id: &str,
-    v1: Option<GraphResponse>,
-    hardware: bool,
+    path: &str,
+) -> Result<GraphResponse, GraphError> {
+    graph.send(Version::Beta, "GET", path, None).await
+}
+
+/// Every method: the v1.0 list answer, plus (when given) beta's hardware
+/// OATH list. The flag says whether that beta list could be read, so a
+/// caller can say so rather than imply there were none.
+pub fn combine(
+    v1: GraphResponse,
+    hardware: Option<Result<GraphResponse, GraphError>>,
 ) -> Result<(Vec<Method>, bool), GraphError> {
-    let v1 = match v1 {
-        Some(r) => r,
-        None => graph.get(&list_path(user_id, "methods")).await?,
-    };
     let mut all = parse_list(v1, None)?;
-    if !hardware {
+    let Some(tokens) = hardware else {
         return Ok((all, true));
-    }
-    let tokens = graph
-        .send(
-            Version::Beta,
-            "GET",
-            &list_path(user_id, "hardwareOathMethods"),
-            None,
-        )
-        .await?;
+    };
+    let tokens = tokens?;
     let beta_read = tokens.is_success();
     if beta_read {
         for m in parse_list(tokens, Some(MethodType::HardwareOath))? {
@@ -228,18 +231,30 @@ pub async fn read_all(
     Ok((all, beta_read))
 }
 
-/// What the beta `signInPreferences` says the default method is (FACTS §4
-/// [s31]); `None` when it is unset or unreadable.
-pub async fn default_hint(graph: &GraphClient<'_>, user_id: &str) -> Option<String> {
-    let res = graph
-        .send(
-            Version::Beta,
-            "GET",
-            &list_path(user_id, "signInPreferences"),
-            None,
-        )
-        .await
-        .ok()?;
+/// Reads every method of a resolved user: the v1.0 list and (with
+/// `hardware`) the beta hardware OATH list, side by side.
+pub async fn read_all(
+    graph: &GraphClient<'_>,
+    user_id: &str,
+    hardware: bool,
+) -> Result<(Vec<Method>, bool), GraphError> {
+    let tokens_path = id_path(user_id, "hardwareOathMethods");
+    let tokens = async {
+        if hardware {
+            Some(hardware_list(graph, &tokens_path).await)
+        } else {
+            None
+        }
+    };
+    let (v1, tokens) =
+        futures_util::future::join(graph.get(&id_path(user_id, "methods")), tokens).await;
+    combine(v1?, tokens)
+}
+
+/// Beta `GET …/signInPreferences`: what it says the default method is
+/// (FACTS §4 [s31]); `None` when it is unset or unreadable.
+pub async fn default_hint(graph: &GraphClient<'_>, path: &str) -> Option<String> {
+    let res = graph.send(Version::Beta, "GET", path, None).await.ok()?;
     if !res.is_success() {
         return None;
     }
@@ -263,6 +278,29 @@ pub fn may_be_default(hint: &str, m: &Method) -> bool {
     }
 }
 
+/// Where one method is deleted (FACTS §4), for a resolved user.
+pub enum Deletion {
+    /// A v1.0 endpoint: a `$batch` request with this id.
+    V1(BatchRequest),
+    /// A beta endpoint (hardware OATH, QR code + PIN): sent on its own.
+    Beta(String),
+}
+
+/// `None` for a type that has no endpoint (password, unknown types).
+pub fn deletion(user_id: &str, m: &Method, batch_id: &str) -> Option<Deletion> {
+    match m.kind?.delete_path(user_id, &m.id)? {
+        (Version::V1, path) => Some(Deletion::V1(BatchRequest::delete(batch_id, path))),
+        (Version::Beta, path) => Some(Deletion::Beta(path)),
+    }
+}
+
+/// Whether `m` is deleted through beta (and so cannot join a v1.0 `$batch`).
+pub fn deleted_through_beta(m: &Method) -> bool {
+    m.kind
+        .and_then(|k| k.delete_path("u", &m.id))
+        .is_some_and(|(v, _)| v == Version::Beta)
+}
+
 /// Deletes one method through its type's endpoint; `None` for a type that
 /// has no endpoint (password, unknown types).
 pub async fn delete(
@@ -274,18 +312,18 @@ pub async fn delete(
     Some(graph.send(version, "DELETE", &path, None).await)
 }
 
-/// `POST /users/{id}/revokeSignInSessions` (FACTS §6): `200 {"value": true}`.
-pub async fn revoke_sessions(graph: &GraphClient<'_>, user_id: &str) -> Result<(), GraphError> {
-    graph
-        .send(
-            Version::V1,
-            "POST",
-            &format!("/users/{}/revokeSignInSessions", encode_segment(user_id)),
-            None,
-        )
-        .await?
-        .into_result()
-        .map(|_| ())
+/// `POST /users/{id}/revokeSignInSessions` (FACTS §6) as a `$batch` request:
+/// `200 {"value": true}`. Sending it twice does no harm.
+pub fn revoke_request(user_id: &str) -> BatchRequest {
+    BatchRequest::action(
+        "revoke",
+        format!("/users/{}/revokeSignInSessions", encode_segment(user_id)),
+    )
+}
+
+/// The v1.0 methods list of a resolved user, as a `$batch` request.
+pub fn reread_request(user_id: &str) -> BatchRequest {
+    BatchRequest::get("reread", id_path(user_id, "methods"))
 }
 
 #[cfg(test)]

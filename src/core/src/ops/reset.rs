@@ -6,11 +6,19 @@
 //! asked for) through each type's endpoint, the default last, never the
 //! password; revoke sign-in sessions; re-read to confirm.
 //!
-//! Graph traffic: one `$batch` (user, memberships, methods), the beta
-//! hardware OATH list, the beta `signInPreferences` when more than one
-//! method is to go, one `DELETE` per method (a deletion Graph refuses
-//! because of order is retried once the others are gone), the revocation,
-//! and the confirming re-read (v1.0 list + beta hardware OATH list).
+//! Graph traffic, in three round trips whatever the number of methods:
+//! 1. the `$batch` of reads (user, memberships, methods) with beta's
+//!    hardware OATH list and `signInPreferences` (the default) beside it;
+//! 2. one `$batch` of the v1.0 deletions chained with `dependsOn` (Graph
+//!    runs them in that order: an alternate mobile before the mobile),
+//!    beside the beta deletions (hardware OATH, QR code + PIN);
+//! 3. one `$batch` chaining the default's deletion, the revocation and the
+//!    confirming re-read, with beta's hardware OATH list beside it.
+//!
+//! Without beta deletions, 2 and 3 are one `$batch`. A refusal (the
+//! default while others remain), a failure or throttling inside a chain
+//! leaves the rest of it unsent (`424`): those go again in the next round,
+//! a refused method after them. Replication lag costs further re-reads.
 
 use http::StatusCode;
 use serde::Deserialize;
@@ -20,8 +28,9 @@ use super::mutation::{mutation_input, Context, Done, Operation, Refusal, Target}
 use crate::api::{ErrorCode, Problem};
 use crate::auth::rate_limit;
 use crate::config::MutatingOperation;
+use crate::graph::client::MAX_BATCH;
 use crate::graph::methods::{self, Method, MethodType};
-use crate::graph::GraphError;
+use crate::graph::{BatchRequest, GraphError, GraphResponse};
 use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
@@ -97,7 +106,101 @@ fn removable(m: &Method, asked: Option<&[MethodType]>) -> bool {
         .is_some_and(|k| k != MethodType::Password && asked.is_none_or(|a| a.contains(&k)))
 }
 
-/// What the deletions did.
+/// One method still to delete, and what Graph said of it so far.
+#[derive(Debug, Clone)]
+struct Pending {
+    method: Method,
+    /// Goes after every other deletion, alone at the end of a chain: it may
+    /// be the default (the hint names it), or Graph refused it for order.
+    last: bool,
+    /// How many methods were removed when Graph last refused it: refused
+    /// again with nothing removed since, it has failed.
+    refused_at: Option<usize>,
+}
+
+/// One round trip of deletions: v1.0 chains (each a `$batch` whose
+/// requests depend on the one before) and beta deletions, all in flight
+/// together. When `closing`, there is one chain and no beta deletion, and
+/// the revocation and the confirming re-read end that chain.
+#[derive(Debug, PartialEq, Eq)]
+struct Round {
+    chains: Vec<Vec<usize>>,
+    beta: Vec<usize>,
+    closing: bool,
+}
+
+/// What goes in the next round trip, by index into `pending` (in order).
+/// Deletions that may be the default wait until nothing else is in flight;
+/// they then end the single chain, followed by the `closing` requests
+/// (revocation, re-read) when those fit in the same `$batch`.
+fn plan(pending: &[Pending], closing: usize) -> Round {
+    let beta = |i: &usize| methods::deleted_through_beta(&pending[*i].method);
+    let (last, first): (Vec<usize>, Vec<usize>) =
+        (0..pending.len()).partition(|&i| pending[i].last);
+    let (first_beta, first_v1): (Vec<usize>, Vec<usize>) = first.iter().partition(|i| beta(i));
+    let (last_beta, last_v1): (Vec<usize>, Vec<usize>) = last.iter().partition(|i| beta(i));
+    let one_chain = |v1: Vec<usize>| Round {
+        chains: vec![v1],
+        beta: Vec::new(),
+        closing: true,
+    };
+    if !first.is_empty() {
+        if first_beta.is_empty()
+            && last_beta.is_empty()
+            && first_v1.len() + last_v1.len() + closing <= MAX_BATCH
+        {
+            return one_chain(first_v1.into_iter().chain(last_v1).collect());
+        }
+        return Round {
+            chains: chunks(pending, first_v1),
+            beta: first_beta,
+            closing: false,
+        };
+    }
+    if last_beta.is_empty() && last_v1.len() + closing <= MAX_BATCH {
+        return one_chain(last_v1);
+    }
+    Round {
+        chains: chunks(pending, last_v1),
+        beta: last_beta,
+        closing: false,
+    }
+}
+
+/// Splits v1.0 deletions into chains of at most [`MAX_BATCH`], run side
+/// by side, keeping an alternate mobile in the chain of the mobile after it
+/// (Graph refuses the mobile while an alternate exists: FACTS §5).
+fn chunks(pending: &[Pending], v1: Vec<usize>) -> Vec<Vec<usize>> {
+    let phone = |i: usize, t: &str| {
+        let m = &pending[i].method;
+        m.is(MethodType::Phone) && m.phone_type.as_deref() == Some(t)
+    };
+    let alternate = v1.iter().copied().find(|&i| phone(i, "alternateMobile"));
+    let mobile = v1.iter().copied().find(|&i| phone(i, "mobile"));
+    // The alternate moves to just before the mobile: still before it, and
+    // in the same chain.
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for &i in &v1 {
+        if Some(i) == alternate && mobile.is_some() {
+            continue;
+        }
+        if Some(i) == mobile {
+            units.push(alternate.into_iter().chain([i]).collect());
+        } else {
+            units.push(vec![i]);
+        }
+    }
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    for u in units {
+        match out.last_mut() {
+            Some(c) if c.len() + u.len() <= MAX_BATCH => c.extend(u),
+            _ => out.push(u),
+        }
+    }
+    out
+}
+
+/// What the deletions, the revocation and the re-read did.
 #[derive(Default)]
 struct Sweep {
     removed: Vec<Method>,
@@ -105,74 +208,267 @@ struct Sweep {
     /// Set when Graph stayed throttled past the budget or could not be
     /// reached: the rest was not attempted.
     stopped: Option<GraphError>,
+    /// Ids of deletions sent in a request that got no answer: they may
+    /// have happened, which only a re-read can tell.
+    unanswered: Vec<String>,
+    /// The revocation's outcome; `None` when it was not sent.
+    revoked: Option<Result<(), GraphError>>,
+    /// The revocation went in a request that got no answer.
+    revoke_unanswered: bool,
+    /// The v1.0 list read after the last deletion, in the same round trip,
+    /// and beta's hardware OATH list read beside it.
+    reread: Option<(GraphResponse, Option<Result<GraphResponse, GraphError>>)>,
 }
 
-/// Deletes `order` one by one. A `400` is Graph refusing an order (the
-/// default while others remain, a mobile while an alternate exists): such
-/// deletions are retried after the others for as long as each round
-/// removes something. A `404` means already gone, which is what a retry of
-/// an earlier partial reset finds.
-async fn sweep(cx: &Context<'_>, user_id: &str, order: Vec<Method>) -> Sweep {
+/// Rounds a sweep may take before what is left is reported as not
+/// attempted (each round settles at least one request; this bounds it).
+fn max_rounds(methods: usize) -> usize {
+    2 * methods + 4
+}
+
+/// Deletes `order` in as few round trips as the order allows, then revokes
+/// the sessions (`revoke`) and re-reads the methods, the last two at the
+/// end of the last deletions' `$batch` when they fit.
+///
+/// Each round: v1.0 deletions go in one `$batch` chained with `dependsOn`
+/// (so Graph runs them in order, and the first failure makes the rest
+/// `424`, to be sent again), beta deletions beside it. A method that may be
+/// the default waits until it can end the only chain in flight. A `400` is
+/// Graph refusing an order (the default while others remain, a mobile while
+/// an alternate exists): the method is tried again after the others for as
+/// long as something is removed in between. A `404` means already gone,
+/// which is what a retry of an earlier partial reset finds.
+async fn sweep(
+    cx: &Context<'_>,
+    user_id: &str,
+    order: Vec<Method>,
+    hint: Option<&str>,
+    revoke: bool,
+    hardware: bool,
+) -> Sweep {
+    let graph = cx.graph;
     let mut out = Sweep::default();
-    let mut pending = order;
-    loop {
-        let mut deferred: Vec<(Method, u16, Option<String>)> = Vec::new();
-        let mut progress = false;
-        let mut rest = pending.into_iter();
-        for m in rest.by_ref() {
-            match methods::delete(cx.graph, user_id, &m).await {
-                None => {}
-                Some(Ok(res)) if res.is_success() || res.status == 404 => {
+    let rounds = max_rounds(order.len());
+    let mut pending: Vec<Pending> = order
+        .into_iter()
+        .map(|m| Pending {
+            last: hint.is_some_and(|h| methods::may_be_default(h, &m)),
+            method: m,
+            refused_at: None,
+        })
+        .collect();
+    let mut revoke_pending = revoke;
+    let mut reread_pending = true;
+    for _ in 0..rounds {
+        if pending.is_empty() && !revoke_pending && !reread_pending {
+            break;
+        }
+        let closing_len = usize::from(revoke_pending) + usize::from(reread_pending);
+        let round = plan(&pending, closing_len);
+        let requests: Vec<Vec<BatchRequest>> = round
+            .chains
+            .iter()
+            .map(|chain| {
+                let mut reqs: Vec<BatchRequest> = chain
+                    .iter()
+                    .filter_map(|&i| {
+                        match methods::deletion(user_id, &pending[i].method, &format!("d{i}")) {
+                            Some(methods::Deletion::V1(r)) => Some(r),
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                if round.closing {
+                    if revoke_pending {
+                        reqs.push(methods::revoke_request(user_id));
+                    }
+                    if reread_pending {
+                        reqs.push(methods::reread_request(user_id));
+                    }
+                }
+                reqs
+            })
+            .filter(|reqs| !reqs.is_empty())
+            .collect();
+        let tokens_path = methods::id_path(user_id, "hardwareOathMethods");
+        let read_tokens = round.closing && reread_pending && hardware;
+        let (chained, beta, tokens) = futures_util::future::join3(
+            futures_util::future::join_all(requests.iter().map(|r| graph.chain(r))),
+            futures_util::future::join_all(
+                round
+                    .beta
+                    .iter()
+                    .map(|&i| methods::delete(graph, user_id, &pending[i].method)),
+            ),
+            async {
+                if read_tokens {
+                    Some(methods::hardware_list(graph, &tokens_path).await)
+                } else {
+                    None
+                }
+            },
+        )
+        .await;
+
+        // What each request said, by index into `pending`.
+        let mut answers: Vec<(usize, Answer)> = Vec::new();
+        let mut reread: Option<GraphResponse> = None;
+        for (reqs, result) in requests.iter().zip(chained) {
+            match result {
+                Ok(c) => {
+                    if let Some(e) = c.throttled {
+                        out.stopped.get_or_insert(e);
+                    }
+                    for (req, res) in reqs.iter().zip(c.answers) {
+                        match req.id.as_str() {
+                            "revoke" => match res.status {
+                                424 => {}
+                                _ => {
+                                    revoke_pending = false;
+                                    out.revoked = Some(res.into_result().map(|_| ()));
+                                }
+                            },
+                            "reread" => {
+                                if res.status != 424 {
+                                    reread_pending = false;
+                                    reread = Some(res);
+                                }
+                            }
+                            id => {
+                                let i = id[1..].parse::<usize>().expect("our own batch id");
+                                answers.push((i, Answer::Status(res)));
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if reqs.iter().any(|r| r.id == "revoke") {
+                        out.revoke_unanswered = true;
+                        out.revoked = Some(Err(e.clone()));
+                    }
+                    for req in reqs {
+                        if let Some(i) = req.id.strip_prefix('d').and_then(|n| n.parse().ok()) {
+                            answers.push((i, Answer::Lost(e.clone())));
+                        }
+                    }
+                    out.stopped.get_or_insert(e);
+                }
+            }
+        }
+        for (&i, res) in round.beta.iter().zip(beta) {
+            answers.push((
+                i,
+                match res {
+                    Some(Ok(r)) => Answer::Status(r),
+                    Some(Err(e)) => {
+                        out.stopped.get_or_insert(e.clone());
+                        Answer::Lost(e)
+                    }
+                    None => continue,
+                },
+            ));
+        }
+        if let Some(r) = reread {
+            out.reread = Some((r, tokens));
+        }
+
+        // Settle what was answered; keep what must be sent again.
+        let concurrent = round.chains.len() + round.beta.len() > 1;
+        let mut done: Vec<usize> = Vec::new();
+        let mut refused: Vec<(usize, u16, Option<String>)> = Vec::new();
+        for (i, a) in answers {
+            let m = pending[i].method.clone();
+            match a {
+                Answer::Status(res) if res.is_success() || res.status == 404 => {
                     out.removed.push(m);
-                    progress = true;
+                    done.push(i);
                 }
-                Some(Ok(res)) if res.status == 400 => {
-                    let code = res.error_code().map(str::to_string);
-                    deferred.push((m, res.status, code));
+                Answer::Status(res) if res.status == 424 => {}
+                Answer::Status(res) if res.status == 400 => {
+                    refused.push((i, res.status, res.error_code().map(str::to_string)));
                 }
-                Some(Ok(res)) => out.failed.push(Failure {
-                    method: m,
-                    status: Some(res.status),
-                    code: res.error_code().map(str::to_string),
-                    reason: format!("Graph answered HTTP {}", res.status),
-                }),
-                Some(Err(e)) => {
+                Answer::Status(res) => {
+                    out.failed.push(Failure {
+                        method: m,
+                        status: Some(res.status),
+                        code: res.error_code().map(str::to_string),
+                        reason: match &out.stopped {
+                            Some(e) if matches!(res.status, 429 | 503 | 504) => e.to_string(),
+                            _ => format!("Graph answered HTTP {}", res.status),
+                        },
+                    });
+                    done.push(i);
+                }
+                Answer::Lost(e) => {
+                    out.unanswered.push(m.id.clone());
                     out.failed.push(Failure {
                         method: m,
                         status: None,
                         code: None,
                         reason: e.to_string(),
                     });
-                    out.stopped = Some(e);
-                    break;
+                    done.push(i);
                 }
             }
         }
-        if out.stopped.is_some() {
-            let not_tried = rest.chain(deferred.into_iter().map(|(m, _, _)| m));
-            out.failed.extend(not_tried.map(|m| Failure {
-                method: m,
-                status: None,
-                code: None,
-                reason: "not attempted: Graph stopped answering within the time budget".into(),
-            }));
-            return out;
-        }
-        if deferred.is_empty() {
-            return out;
-        }
-        if !progress {
-            out.failed
-                .extend(deferred.into_iter().map(|(m, status, code)| Failure {
-                    reason: order_refusal(&m),
-                    method: m,
+        // A refusal is final when nothing else is left to go before it and
+        // nothing went beside it, or when nothing was removed since Graph
+        // last refused it.
+        let others_left =
+            (0..pending.len()).any(|i| !done.contains(&i) && !refused.iter().any(|r| r.0 == i));
+        for &(i, status, ref code) in &refused {
+            let p = &mut pending[i];
+            let again = (others_left || concurrent) && p.refused_at != Some(out.removed.len());
+            if again && out.stopped.is_none() {
+                p.last = true;
+                p.refused_at = Some(out.removed.len());
+            } else {
+                out.failed.push(Failure {
+                    reason: order_refusal(&p.method),
+                    method: p.method.clone(),
                     status: Some(status),
-                    code,
-                }));
-            return out;
+                    code: code.clone(),
+                });
+                done.push(i);
+            }
         }
-        pending = deferred.into_iter().map(|(m, _, _)| m).collect();
+        // The refused go after the rest, in the order they were refused.
+        let refused_ids: Vec<usize> = refused
+            .iter()
+            .map(|r| r.0)
+            .filter(|i| !done.contains(i))
+            .collect();
+        let mut next: Vec<Pending> = Vec::new();
+        for (i, p) in pending.iter().enumerate() {
+            if !done.contains(&i) && !refused_ids.contains(&i) {
+                next.push(p.clone());
+            }
+        }
+        next.extend(refused_ids.iter().map(|&i| pending[i].clone()));
+        pending = next;
+        if out.stopped.is_some() {
+            break;
+        }
     }
+    if revoke_pending && out.stopped.is_none() && out.revoked.is_none() {
+        // Only reachable past `max_rounds`: never claim a revocation.
+        out.revoked = Some(Err(GraphError::Malformed(
+            "the revocation was never answered".into(),
+        )));
+    }
+    out.failed.extend(pending.into_iter().map(|p| Failure {
+        method: p.method,
+        status: None,
+        code: None,
+        reason: "not attempted: Graph stopped answering within the time budget".into(),
+    }));
+    out
+}
+
+/// A deletion's answer: Graph's, or the error of a request that got none.
+enum Answer {
+    Status(GraphResponse),
+    Lost(GraphError),
 }
 
 fn order_refusal(m: &Method) -> String {
@@ -200,29 +496,31 @@ impl Operation for ResetMfa {
             )
             .into());
         }
-        let (target, [listed]) = cx
-            .target(
+        // One round trip: the v1.0 `$batch` (user, memberships, methods)
+        // and, beside it, beta's hardware OATH list and default method
+        // (JSON batching is per version), by the reference as given.
+        let tokens_path = methods::ref_path(&input.user, "hardwareOathMethods");
+        let prefs_path = methods::ref_path(&input.user, "signInPreferences");
+        let (targeted, tokens, hint) = futures_util::future::join3(
+            cx.target(
                 &input.user,
                 input.verification.as_ref(),
                 [methods::list_request(&input.user)],
-            )
-            .await?;
+            ),
+            methods::hardware_list(cx.graph, &tokens_path),
+            methods::default_hint(cx.graph, &prefs_path),
+        )
+        .await;
+        let (target, [listed]) = targeted?;
         let summary = target.summary();
         let graph_err = |e: GraphError| Refusal::graph(e).about(&summary);
         let (before, hardware_listed) =
-            methods::read_all(cx.graph, target.id(), Some(listed), true)
-                .await
-                .map_err(graph_err)?;
+            methods::combine(listed, Some(tokens)).map_err(graph_err)?;
         let to_remove: Vec<Method> = before
             .iter()
             .filter(|m| removable(m, asked))
             .cloned()
             .collect();
-        let hint = if to_remove.len() > 1 {
-            methods::default_hint(cx.graph, target.id()).await
-        } else {
-            None
-        };
         let order = removal_order(to_remove, hint.as_deref());
         let mut warnings = Vec::new();
         if !hardware_listed {
@@ -273,79 +571,81 @@ impl Operation for ResetMfa {
             cx.limit_target(rate_limit::Target::Reset, target.id())
                 .map_err(|r| r.about(&summary))?;
         }
-        let sweep = sweep(cx, target.id(), order).await;
-
-        let mut revoke_failure = None;
-        let sessions_revoked = if input.revoke_sessions && sweep.stopped.is_none() {
-            match methods::revoke_sessions(cx.graph, target.id()).await {
-                Ok(()) => true,
-                Err(e) => {
-                    revoke_failure = Some(e);
-                    false
-                }
-            }
-        } else {
-            false
-        };
-
-        finish(
+        let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
+        let sweep = sweep(
             cx,
-            &target,
-            &input,
-            before,
-            sweep,
-            sessions_revoked,
-            revoke_failure,
-            warnings,
+            target.id(),
+            order,
+            hint.as_deref(),
+            input.revoke_sessions,
+            hardware,
         )
-        .await
+        .await;
+        finish(cx, &target, &input, before, sweep, warnings).await
     }
 }
 
 /// Pauses between confirming re-reads while a removed method is still
-/// listed (replication lag): at most three reads, 3 s in all.
-const CONFIRM_WAITS: [std::time::Duration; 3] = [
+/// listed (replication lag): the read that ended the last deletions'
+/// `$batch`, then at most two more, 3 s in all.
+const CONFIRM_WAITS: [std::time::Duration; 2] = [
     std::time::Duration::from_secs(1),
     std::time::Duration::from_secs(2),
-    std::time::Duration::ZERO,
 ];
 
 /// Confirms by re-reading, then answers `200`, or `502 partial_reset` /
 /// `503 graph_throttled` with the same three lists.
-#[allow(clippy::too_many_arguments)]
 async fn finish(
     cx: &Context<'_>,
     target: &Target,
     input: &ResetInput,
     before: Vec<Method>,
     mut sweep: Sweep,
-    sessions_revoked: bool,
-    revoke_failure: Option<GraphError>,
     mut warnings: Vec<String>,
 ) -> Result<Done, Refusal> {
     let summary = target.summary();
     let asked = input.method_types.as_deref();
-    let after = if sweep.stopped.is_some() {
+    let (sessions_revoked, revoke_failure) = match sweep.revoked.take() {
+        Some(Ok(())) => (true, None),
+        Some(Err(e)) => (false, Some(e)),
+        None => (false, None),
+    };
+    let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
+    // Throttled past the budget: a read would be throttled too. Otherwise
+    // read, also after a request that got no answer: what is still listed
+    // says whether its deletions happened.
+    let after = if matches!(sweep.stopped, Some(GraphError::Throttled { .. })) {
         None
     } else {
-        let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));
         let still_listed = |all: &[Method]| {
             sweep
                 .removed
                 .iter()
                 .any(|m| all.iter().any(|a| a.id.eq_ignore_ascii_case(&m.id)))
         };
-        // Graph's directory is eventually consistent: a replica may list a
-        // method a moment after its 204. Look again, briefly and within
-        // the budget, before calling a removal failed.
-        let mut after = None;
-        for wait in CONFIRM_WAITS {
-            after = methods::read_all(cx.graph, target.id(), None, hardware)
+        let mut after = match sweep.reread.take() {
+            Some((v1, tokens)) if v1.is_success() => {
+                methods::combine(v1, tokens).ok().map(|(all, _)| all)
+            }
+            _ => None,
+        };
+        if after.is_none() {
+            after = methods::read_all(cx.graph, target.id(), hardware)
                 .await
                 .ok()
                 .map(|(all, _)| all);
+        }
+        // Graph's directory is eventually consistent: a replica may list a
+        // method a moment after its 204. Look again, briefly and within
+        // the budget, before calling a removal failed.
+        for wait in CONFIRM_WAITS {
             match &after {
-                Some(all) if still_listed(all) && cx.graph.pause(wait) => continue,
+                Some(all) if still_listed(all) && cx.graph.pause(wait) => {
+                    after = methods::read_all(cx.graph, target.id(), hardware)
+                        .await
+                        .ok()
+                        .map(|(all, _)| all);
+                }
                 _ => break,
             }
         }
@@ -353,12 +653,20 @@ async fn finish(
     };
     let after = match after {
         Some(all) => {
+            let listed = |m: &Method| all.iter().any(|a| a.id.eq_ignore_ascii_case(&m.id));
             // Graph said 204 but the method is still listed: not removed.
-            let (gone, still): (Vec<Method>, Vec<Method>) = sweep
-                .removed
-                .into_iter()
-                .partition(|m| !all.iter().any(|a| a.id.eq_ignore_ascii_case(&m.id)));
+            let (still, gone): (Vec<Method>, Vec<Method>) =
+                sweep.removed.into_iter().partition(|m| listed(m));
             sweep.removed = gone;
+            // A deletion that got no answer and is no longer listed happened.
+            let unanswered = std::mem::take(&mut sweep.unanswered);
+            let (happened, failed): (Vec<Failure>, Vec<Failure>) = sweep
+                .failed
+                .into_iter()
+                .partition(|f| unanswered.contains(&f.method.id) && !listed(&f.method));
+            sweep.failed = failed;
+            // One still listed did not happen: a plain failure now.
+            sweep.removed.extend(happened.into_iter().map(|f| f.method));
             sweep.failed.extend(still.into_iter().map(|m| Failure {
                 method: m,
                 status: None,
@@ -391,8 +699,12 @@ async fn finish(
             }),
         })
         .collect();
-    if let Some(e) = &revoke_failure {
-        warnings.push(format!("sign-in sessions were not revoked: {e}"));
+    match &revoke_failure {
+        Some(e) if sweep.revoke_unanswered => warnings.push(format!(
+            "the revocation of sign-in sessions got no answer ({e}): they may have been revoked"
+        )),
+        Some(e) => warnings.push(format!("sign-in sessions were not revoked: {e}")),
+        None => {}
     }
 
     let lists = json!({
@@ -423,13 +735,27 @@ async fn finish(
                     .collect::<Vec<_>>()
                     .join(", ")
             )
+        } + &if sweep.unanswered.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {} deletion(s) got no answer from Graph and may have happened: {}",
+                sweep.unanswered.len(),
+                sweep.unanswered.join(", ")
+            )
         } + if sessions_revoked {
             "; sign-in sessions were revoked"
+        } else if sweep.revoke_unanswered {
+            "; the revocation of sign-in sessions got no answer: they may have been revoked"
         } else {
             "; sign-in sessions were not revoked"
         };
         let mut problem = match &sweep.stopped {
             Some(e @ GraphError::Throttled { .. }) => e.to_problem(),
+            _ if sweep.revoke_unanswered && sweep.failed.is_empty() => Problem::new(
+                ErrorCode::PartialReset,
+                "every method asked for was removed, but the revocation of sign-in sessions got no answer from Graph; retry the same request to finish",
+            ),
             _ if revoke_failure.is_some() && sweep.failed.is_empty() => Problem::new(
                 ErrorCode::PartialReset,
                 "every method asked for was removed, but Graph did not revoke the sign-in sessions; retry the same request to finish",
@@ -556,6 +882,10 @@ mod tests {
         assert_eq!(kept_reason(&key, None), None);
     }
 }
+
+#[cfg(test)]
+#[path = "reset_tests.rs"]
+mod round_trip_tests;
 
 #[cfg(test)]
 mod input_tests {

@@ -221,3 +221,59 @@ fn throttled_inner_item_carries_its_own_retry_after() {
     assert_eq!(by_id(&r, "c")["status"], 429);
     assert_eq!(s.method_ids(BOB), vec![PASSWORD_ID.to_string()]);
 }
+
+/// What `POST /v1/reset` relies on (rule 11): a serial chain of deletions
+/// runs in `dependsOn` order whatever the array order, and the first
+/// refusal stops it: everything after answers 424, untouched and unlogged.
+#[test]
+fn a_chain_of_deletions_runs_in_depends_on_order_and_stops_at_a_refusal() {
+    let s = Sim::start();
+    let base = format!("/users/{ALICE}/authentication");
+    // The mobile goes after the alternate only because of dependsOn: in
+    // array order Graph would refuse it (an alternate still exists).
+    let r = batch(
+        &s,
+        json!([
+            {"id": "mobile", "method": "DELETE", "url": format!("{base}/phoneMethods/{MOBILE_ID}"), "dependsOn": ["alternate"]},
+            {"id": "alternate", "method": "DELETE", "url": format!("{base}/phoneMethods/{ALT_MOBILE_ID}")},
+        ]),
+    );
+    r.expect(200, "");
+    assert_eq!(by_id(&r, "alternate")["status"], 204);
+    assert_eq!(by_id(&r, "mobile")["status"], 204);
+
+    // The default (Authenticator) refused while others remain: 400, and the
+    // request chained after it never runs.
+    s.control("DELETE", "/_sim/requests", None);
+    let authenticator = "08ed9ce6-1607-535e-8d5a-1d437e323d6f";
+    let fido2 = "3691527d-f3b7-54ac-933f-e76d934c612a";
+    let office = format!("{base}/phoneMethods/{OFFICE_ID}");
+    let r = batch(
+        &s,
+        json!([
+            {"id": "office", "method": "DELETE", "url": office, "dependsOn": ["default"]},
+            {"id": "default", "method": "DELETE", "url": format!("{base}/microsoftAuthenticatorMethods/{authenticator}"), "dependsOn": ["fido2"]},
+            {"id": "fido2", "method": "DELETE", "url": format!("{base}/fido2Methods/{fido2}")},
+        ]),
+    );
+    r.expect(200, "");
+    assert_eq!(by_id(&r, "fido2")["status"], 204);
+    assert_eq!(by_id(&r, "default")["status"], 400);
+    assert_eq!(by_id(&r, "default")["body"]["error"]["code"], "badRequest");
+    assert_eq!(by_id(&r, "office")["status"], 424);
+    assert_eq!(
+        by_id(&r, "office")["body"]["error"]["code"],
+        "FailedDependency"
+    );
+    let ran: Vec<String> = s
+        .requests()
+        .iter()
+        .filter(|e| e["kind"] == "graph")
+        .map(|e| e["path"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ran.len(), 2, "{ran:#?}");
+    assert!(ran[0].ends_with(fido2) && ran[1].ends_with(authenticator));
+    let held = s.method_ids(ALICE);
+    assert!(!held.contains(&fido2.to_string()));
+    assert!(held.contains(&authenticator.to_string()) && held.contains(&OFFICE_ID.to_string()));
+}

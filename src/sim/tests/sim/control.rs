@@ -165,6 +165,7 @@ fn request_log_shape_and_since() {
     let e = &log[0];
     for k in [
         "seq",
+        "answeredSeq",
         "time",
         "method",
         "path",
@@ -214,4 +215,68 @@ fn clock_moves_forward_only() {
         "/v1.0/users/{CAROL}/authentication/temporaryAccessPassMethods"
     ));
     assert_eq!(r.status, 401, "the token expired too");
+}
+
+#[test]
+fn round_trip_latency_delays_each_request_once_and_the_log_orders_round_trips() {
+    let s = Sim::start();
+    let r = s.control("POST", "/_sim/latency", Some(json!({"ms": 200})));
+    assert_eq!((r.status, r.body["ms"].clone()), (200, json!(200)));
+    assert_eq!(s.control("GET", "/_sim/latency", None).body["ms"], 200);
+    let user = format!("/v1.0/users/{ALICE}");
+    let t = Instant::now();
+    s.get(&user).expect(200, "");
+    assert!(t.elapsed().as_millis() >= 200);
+    // A `$batch` is one round trip: its items do not wait again.
+    let items: Vec<_> = (0..4)
+        .map(|i| json!({"id": i.to_string(), "method": "GET", "url": format!("/users/{ALICE}")}))
+        .collect();
+    let t = Instant::now();
+    s.send("POST", "/v1.0/$batch", &json!({ "requests": items }))
+        .expect(200, "");
+    let ms = t.elapsed().as_millis();
+    assert!((200..800).contains(&ms), "{ms} ms");
+    // The token endpoint waits too.
+    let scope = format!("{}/.default", s.base);
+    let t = Instant::now();
+    let r = s.token_request(
+        TENANT_ID,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", CLIENT_ID),
+            ("client_secret", CLIENT_SECRET),
+            ("scope", &scope),
+        ],
+    );
+    assert_eq!(r.status, 200);
+    assert!(t.elapsed().as_millis() >= 200);
+
+    // Two requests in flight together: each was sent before the other was
+    // answered. One sent after both answers has a greater seq than both.
+    s.control("DELETE", "/_sim/requests", None);
+    std::thread::scope(|sc| {
+        let a = sc.spawn(|| s.get(&user).status);
+        let b = sc.spawn(|| s.get(&format!("/v1.0/users/{BOB}")).status);
+        assert_eq!((a.join().unwrap(), b.join().unwrap()), (200, 200));
+    });
+    s.get(&user).expect(200, "");
+    let log = s.requests();
+    let seq = |i: usize| log[i]["seq"].as_u64().unwrap();
+    let answered = |i: usize| log[i]["answeredSeq"].as_u64().unwrap();
+    assert!(seq(1) <= answered(0) && seq(0) <= answered(1), "{log:#?}");
+    assert!(seq(2) > answered(0) && seq(2) > answered(1), "{log:#?}");
+
+    // It is the network's, not the tenant's: a reset keeps it; 0 turns it off.
+    s.control("POST", "/_sim/reset", Some(json!({})));
+    assert_eq!(s.control("GET", "/_sim/latency", None).body["ms"], 200);
+    for bad in [
+        json!({}),
+        json!({"ms": -1}),
+        json!({"ms": 1, "x": 1}),
+        json!({"ms": 60001}),
+    ] {
+        assert_eq!(s.control("POST", "/_sim/latency", Some(bad)).status, 400);
+    }
+    let r = s.control("POST", "/_sim/latency", Some(json!({"ms": 0})));
+    assert_eq!(r.status, 200);
 }
