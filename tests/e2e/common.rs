@@ -128,38 +128,138 @@ pub struct Redis {
 }
 
 impl Redis {
+    /// Plain and unauthenticated on loopback (runtime-config/redis-local.toml).
     pub fn start() -> Redis {
-        use std::process::{Command, Stdio};
-        use std::time::{Duration, Instant};
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
+        let port = Redis::free_port();
+        let redis = Redis::spawn(port, &["--port", &port.to_string()]);
+        redis.wait_until(
+            || matches!(redis.try_command(&[b"PING"]), Ok(Resp::Simple(s)) if s == "PONG"),
+        );
+        redis
+    }
+
+    /// TLS only (a certificate for `localhost` from a CA made here, left in
+    /// `dir` as `ca.crt`), the default user off, and `acl_user` (a
+    /// `redis.conf` `user …` line) the one way in.
+    pub fn start_tls(dir: &std::path::Path, acl_user: &str) -> Redis {
+        use std::process::Command;
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=mfa-recovery test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ]);
+        std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "1",
+            "-extfile",
+            "ext.cnf",
+        ]);
+        let port = Redis::free_port();
+        let conf = dir.join("redis.conf");
+        let file = |f: &str| dir.join(f).display().to_string();
+        std::fs::write(
+            &conf,
+            format!(
+                "port 0\ntls-port {port}\ntls-cert-file {}\ntls-key-file {}\ntls-ca-cert-file {}\ntls-auth-clients no\nuser default off\n{acl_user}\n",
+                file("server.crt"),
+                file("server.key"),
+                file("ca.crt"),
+            ),
+        )
+        .unwrap();
+        let redis = Redis::spawn(port, &[&conf.display().to_string()]);
+        // Up once it refuses an anonymous PING over TLS.
+        redis.wait_until(|| {
+            Command::new("redis-cli")
+                .args([
+                    "--tls",
+                    "--cacert",
+                    &file("ca.crt"),
+                    "-h",
+                    "localhost",
+                    "-p",
+                    &port.to_string(),
+                    "PING",
+                ])
+                .output()
+                .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("NOAUTH"))
+        });
+        redis
+    }
+
+    fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
-            .port();
+            .port()
+    }
+
+    fn spawn(port: u16, args: &[&str]) -> Redis {
+        use std::process::{Command, Stdio};
         // Owned by `Redis` at once: dropped (killed and reaped) on any exit.
-        let redis = Redis {
+        Redis {
             child: Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
+                .args(args)
+                .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("redis-server (scripts/setup installs it)"),
             port,
-        };
+        }
+    }
+
+    fn wait_until(&self, up: impl Fn() -> bool) {
+        use std::time::{Duration, Instant};
         let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if matches!(redis.try_command(&[b"PING"]), Ok(Resp::Simple(s)) if s == "PONG") {
-                return redis;
-            }
+        while !up() {
             assert!(Instant::now() < deadline, "redis-server did not answer");
             std::thread::sleep(Duration::from_millis(20));
         }

@@ -216,3 +216,78 @@ fn an_edited_token_record_is_a_miss_and_a_new_token_is_fetched() {
         "the edited token never reached Graph"
     );
 }
+
+/// The shipped shape, on a local server: `rediss://` with an ACL user's
+/// password (runtime-config/redis.toml) against a Redis that takes only
+/// TLS and only that user, with the ACL rule of deploy/spinkube's redis.conf.
+#[test]
+fn the_app_runs_on_redis_over_tls_as_the_shipped_acl_user() {
+    // URL-reserved characters, percent-encoded in the URL as documented.
+    let password = "Tls+pass/w@rd:1";
+    let encoded = "Tls%2Bpass%2Fw%40rd%3A1";
+    let spinapp =
+        std::fs::read_to_string(mfa_tests::root().join("deploy/spinkube/spinapp.yaml")).unwrap();
+    let acl = spinapp
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("user mfa-recovery on >"))
+        .expect("spinapp.yaml's redis.conf has the app's ACL user")
+        .replace("REPLACE_WITH_REDIS_PASSWORD", password);
+    let dir = tempfile::tempdir().unwrap();
+    let redis = Redis::start_tls(dir.path(), &acl);
+
+    let shipped =
+        std::fs::read_to_string(mfa_tests::root().join("runtime-config/redis.toml")).unwrap();
+    let from = "REPLACE_WITH_REDIS_PASSWORD@mfa-recovery-redis.example.internal:6379";
+    assert!(shipped.contains(&format!("rediss://mfa-recovery:{from}")));
+    let rc = dir.path().join("runtime-config.toml");
+    std::fs::write(
+        &rc,
+        shipped.replace(from, &format!("{encoded}@localhost:{}", redis.port())),
+    )
+    .unwrap();
+
+    let sim = Sim::start(&demo_fixture());
+    let mut o = options(&sim.url(), &[]);
+    o.runtime_config = Some(rc);
+    // The test CA, through OpenSSL's own variable: the certificate is
+    // checked, as in production.
+    o.env.insert(
+        "SSL_CERT_FILE".into(),
+        dir.path().join("ca.crt").display().to_string(),
+    );
+    let app = Spin::start(o).unwrap_or_else(|e| panic!("{e:#}"));
+
+    assert_eq!(common::readyz(&app)["graph"]["cached"], false);
+    assert_eq!(common::readyz(&app)["graph"]["cached"], true);
+    let body = json!({ "user": ALICE, "ticket": "INC-TLS" });
+    let key = [("idempotency-key", "INC-TLS-1")];
+    let first = common::post(&app, "/v1/tap", demo::helpdesk_key(), &body, &key);
+    assert_eq!(first.status, 201, "{}", first.body);
+    let again = common::post(&app, "/v1/tap", demo::helpdesk_key(), &body, &key);
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+
+    // It is all in that Redis, seen as the app's user.
+    let out = std::process::Command::new("redis-cli")
+        .args(["--tls", "--cacert"])
+        .arg(dir.path().join("ca.crt"))
+        .args(["-h", "localhost", "-p", &redis.port().to_string()])
+        .args([
+            "--user",
+            "mfa-recovery",
+            "--pass",
+            password,
+            "--no-auth-warning",
+        ])
+        .arg("--scan")
+        .output()
+        .unwrap();
+    let keys = String::from_utf8_lossy(&out.stdout);
+    for prefix in [TOKEN_PREFIX, HOLDERS_PREFIX] {
+        assert!(
+            keys.lines().any(|k| k.starts_with(prefix)),
+            "{prefix}* in {keys}"
+        );
+    }
+}
