@@ -5,7 +5,8 @@
 //! - A forged or foreign role-holder record is not trusted: the guard reads
 //!   the role holders from Graph again and a protected user stays protected.
 //! - An edited token record is a cache miss: a new token is fetched before
-//!   any Graph call.
+//!   any Graph call; so is everything after `state_key` changes.
+//! - The shipped Redis shape (TLS, ACL user and password) works.
 
 use std::collections::BTreeSet;
 
@@ -214,6 +215,38 @@ fn an_edited_token_record_is_a_miss_and_a_new_token_is_fetched() {
     assert!(
         log.iter().all(|r| r["status"] != 401),
         "the edited token never reached Graph"
+    );
+}
+
+#[test]
+fn a_new_state_key_only_costs_a_refetch() {
+    let redis = Redis::start();
+    let sim = Sim::start(&demo_fixture());
+    let dir = tempfile::tempdir().unwrap();
+    let before = app(&sim, &redis, dir.path());
+    assert_eq!(common::readyz(&before)["graph"]["cached"], false);
+    assert_eq!(tap(&before, ADELE).status, 403);
+    drop(before);
+
+    // Same Redis, `state_key` now set: nothing sealed before opens.
+    let mut o = options(
+        &sim.url(),
+        &[(
+            "state_key",
+            Some("a-new-state-key-of-at-least-32-characters"),
+        )],
+    );
+    o.runtime_config = Some(redis.runtime_config(dir.path(), ""));
+    let after = Spin::start(o).unwrap_or_else(|e| panic!("{e:#}"));
+    sim.clear_requests();
+    assert_eq!(common::readyz(&after)["graph"]["cached"], false);
+    assert_eq!(common::readyz(&after)["graph"]["cached"], true);
+    let r = tap(&after, ADELE);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert_eq!(
+        role_reads(&sim),
+        1,
+        "role holders read again under the new key"
     );
 }
 
