@@ -17,6 +17,7 @@ mod phone;
 mod real_tenant;
 mod reset;
 mod scale;
+mod sealed_state;
 mod secrets;
 mod tap;
 mod verification;

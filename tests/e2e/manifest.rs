@@ -1,5 +1,7 @@
 //! `spin.toml` declares exactly the contract's configuration and the
-//! capabilities each component needs, in syntax Spin 3.x and 4.x accept.
+//! capabilities each component needs, in syntax Spin 3.x and 4.x accept;
+//! the shipped Redis configs (runtime-config/, deploy/spinkube/) require
+//! TLS and a password, and every secret variable comes from a Secret.
 
 use mfa_core::config::Variable;
 use mfa_tests::root;
@@ -133,4 +135,137 @@ fn release_profile_is_size_minded() {
     assert_eq!(p["codegen-units"].as_integer(), Some(1));
     assert_eq!(p["panic"].as_str(), Some("abort"));
     assert_eq!(p["strip"].as_bool(), Some(true));
+}
+
+fn redis_url(runtime_config: &str, what: &str) -> url::Url {
+    let rc: Value = runtime_config
+        .parse()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let kv = &rc["key_value_store"]["default"];
+    assert_eq!(kv["type"].as_str(), Some("redis"), "{what}");
+    let raw = kv["url"].as_str().unwrap();
+    url::Url::parse(raw).unwrap_or_else(|e| panic!("{what}: {raw}: {e}"))
+}
+
+/// What is shipped for a shared Redis: TLS, a password, certificate checks on.
+fn assert_protected_redis(url: &url::Url, what: &str) {
+    assert_eq!(url.scheme(), "rediss", "{what}: TLS");
+    assert!(
+        url.password().is_some_and(|p| !p.is_empty()),
+        "{what}: a password"
+    );
+    assert_eq!(url.fragment(), None, "{what}: no #insecure");
+    let host = url.host_str().unwrap_or_default();
+    assert!(
+        !host.is_empty() && host != "127.0.0.1" && host != "localhost",
+        "{what}: {host}"
+    );
+}
+
+#[test]
+fn the_shipped_redis_config_uses_tls_and_a_password_and_the_local_one_loopback() {
+    let read = |f: &str| std::fs::read_to_string(root().join("runtime-config").join(f)).unwrap();
+    assert_protected_redis(&redis_url(&read("redis.toml"), "redis.toml"), "redis.toml");
+    let local = redis_url(&read("redis-local.toml"), "redis-local.toml");
+    assert_eq!(local.as_str(), "redis://127.0.0.1:6379", "loopback only");
+}
+
+/// `deploy/spinkube/spinapp.yaml`, split into its documents (no YAML
+/// parser here: the checks read the few lines they need).
+fn spinkube_documents() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("deploy/spinkube/spinapp.yaml")).unwrap();
+    let mut docs = vec![String::new()];
+    for line in text.lines() {
+        if line == "---" {
+            docs.push(String::new());
+        } else if !line.trim_start().starts_with('#') {
+            let doc = docs.last_mut().unwrap();
+            doc.push_str(line);
+            doc.push('\n');
+        }
+    }
+    docs
+}
+
+fn document<'a>(docs: &'a [String], kind: &str, name: &str) -> &'a str {
+    docs.iter()
+        .find(|d| {
+            d.lines().any(|l| l == format!("kind: {kind}"))
+                && d.lines().any(|l| l == format!("  name: {name}"))
+        })
+        .unwrap_or_else(|| panic!("spinapp.yaml has no {kind} {name}"))
+}
+
+/// The indented block under `key: |`, dedented.
+fn block(doc: &str, key: &str) -> String {
+    let mut lines = doc.lines().skip_while(|l| l.trim() != format!("{key}: |"));
+    let header = lines.next().unwrap_or_else(|| panic!("no {key}: | block"));
+    let indent = header.len() - header.trim_start().len() + 2;
+    lines
+        .take_while(|l| l.is_empty() || l.len() - l.trim_start().len() >= indent)
+        .map(|l| l.get(indent..).unwrap_or("").to_string() + "\n")
+        .collect()
+}
+
+#[test]
+fn the_spinkube_manifest_uses_protected_redis_and_takes_every_secret_from_a_secret() {
+    let docs = spinkube_documents();
+    let rc = document(&docs, "Secret", "mfa-recovery-runtime-config");
+    let rc = block(rc, "runtime-config.toml");
+    assert_protected_redis(&redis_url(&rc, "spinapp runtime config"), "spinapp");
+
+    // Redis itself refuses clients without TLS and a password.
+    let redis_conf = block(
+        document(&docs, "Secret", "mfa-recovery-redis-config"),
+        "redis.conf",
+    );
+    for line in ["port 0", "tls-port 6379", "user default off"] {
+        assert!(redis_conf.lines().any(|l| l == line), "redis.conf: {line}");
+    }
+    assert!(
+        redis_conf
+            .lines()
+            .any(|l| l.starts_with("user mfa-recovery on >")),
+        "redis.conf: the app's ACL user has a password"
+    );
+
+    // Every secret variable the SpinApp sets comes from the variables
+    // Secret, which holds it; state_key and audit_key are set.
+    let secrets = document(&docs, "Secret", "mfa-recovery-variables");
+    let app = document(&docs, "SpinApp", "mfa-recovery");
+    let vars = app
+        .split("\n    - name: ")
+        .skip(1)
+        .map(|entry| {
+            let (name, rest) = entry.split_once('\n').unwrap_or((entry, ""));
+            (name.trim().to_string(), rest.to_string())
+        })
+        .collect::<Vec<_>>();
+    for (name, _) in &vars {
+        assert!(
+            Variable::ALL.iter().any(|v| v.name() == name),
+            "spinapp sets unknown variable {name}"
+        );
+    }
+    for v in Variable::ALL.iter().filter(|v| v.is_secret()) {
+        let (_, entry) = vars
+            .iter()
+            .find(|(n, _)| n == v.name())
+            .unwrap_or_else(|| panic!("spinapp does not set {}", v.name()));
+        assert!(
+            entry.contains("secretKeyRef:")
+                && entry.contains("name: mfa-recovery-variables")
+                && entry.contains(&format!("key: {}", v.name()))
+                && !entry.contains("value:"),
+            "{} from the Secret: {entry}",
+            v.name()
+        );
+        assert!(
+            secrets
+                .lines()
+                .any(|l| l.starts_with(&format!("  {}: ", v.name()))),
+            "the Secret holds {}",
+            v.name()
+        );
+    }
 }

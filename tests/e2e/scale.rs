@@ -1,88 +1,26 @@
 //! Scale-out: two `spin up` instances behind one "load balancer" (the test
 //! alternating between them) share a real `redis-server` for the key-value
 //! store and one SQLite file for the audit trail, as production shares
-//! Redis/Valkey and libSQL (runtime-config/, deploy/spinkube/).
+//! Redis/Valkey and libSQL (runtime-config/, deploy/spinkube/); the local
+//! Redis is runtime-config/redis-local.toml (plain, loopback only).
 //! Duplicate deliveries split across both still make one Graph write; the
 //! rate limit and the token cache are shared; the audit chain stays one.
-
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use mfa_tests::{demo, demo_fixture, Sim, Spin};
 use serde_json::{json, Value};
 
-use crate::{common, options};
-
-struct Redis {
-    child: Child,
-    port: u16,
-}
-
-impl Redis {
-    fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        // Owned by `Redis` at once: dropped (killed and reaped) on any exit.
-        let redis = Redis {
-            child: Command::new("redis-server")
-                .args([
-                    "--port",
-                    &port.to_string(),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                ])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("redis-server (scripts/setup installs it)"),
-            port,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
-                let mut buf = [0u8; 16];
-                if s.write_all(b"PING\r\n").is_ok()
-                    && s.read(&mut buf)
-                        .is_ok_and(|n| buf[..n].starts_with(b"+PONG"))
-                {
-                    return redis;
-                }
-            }
-            assert!(Instant::now() < deadline, "redis-server did not answer");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::common::{self, Redis};
+use crate::options;
 
 /// Two instances sharing `redis` and one SQLite file.
 fn two_instances(sim: &Sim, redis: &Redis, shared: &std::path::Path) -> (Spin, Spin) {
-    let rc = shared.join("runtime-config.toml");
-    let base =
-        std::fs::read_to_string(mfa_tests::root().join("runtime-config/redis.toml")).unwrap();
-    let config = base.replace(
-        "redis://127.0.0.1:6379",
-        &format!("redis://127.0.0.1:{}", redis.port),
-    ) + &format!(
-        "\n[sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
-        shared.join("audit.db").display()
+    let rc = redis.runtime_config(
+        shared,
+        &format!(
+            "\n[sqlite_database.default]\ntype = \"spin\"\npath = \"{}\"\n",
+            shared.join("audit.db").display()
+        ),
     );
-    std::fs::write(&rc, config).unwrap();
     let start = || {
         let mut o = options(&sim.url(), &[]);
         o.runtime_config = Some(rc.clone());

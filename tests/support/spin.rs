@@ -48,6 +48,8 @@ pub struct SpinOptions {
     /// Reuse a state directory (key-value store, SQLite, logs); else fresh.
     pub state_dir: Option<PathBuf>,
     pub runtime_config: Option<PathBuf>,
+    /// Further environment of `spin up` (e.g. `SSL_CERT_FILE` for a test CA).
+    pub env: BTreeMap<String, String>,
 }
 
 pub struct Spin {
@@ -124,6 +126,7 @@ impl Spin {
         for (k, v) in &opts.variables {
             cmd.env(format!("SPIN_VARIABLE_{}", k.to_ascii_uppercase()), v);
         }
+        cmd.envs(&opts.env);
         let started = Instant::now();
         // Its own process group: `spin up` starts `spin trigger` children,
         // and stopping the test must stop them too.

@@ -16,6 +16,7 @@ use super::{licences, token};
 use crate::api::RequestId;
 use crate::config::Config;
 use crate::ports::{Host, TransportError};
+use crate::store::sealed::Sealed;
 use crate::types::Secret;
 
 /// API.md: throttling is retried within the request's budget (default 20 s).
@@ -183,6 +184,8 @@ pub struct GraphClient<'a> {
     /// The token's `roles` claim (`None`: not a JWT).
     granted: RefCell<Option<Vec<String>>>,
     traffic: Cell<Traffic>,
+    /// The cached records the reads keep (role holders, licences).
+    sealed: Sealed<'a>,
 }
 
 #[derive(Deserialize)]
@@ -215,7 +218,13 @@ impl<'a> GraphClient<'a> {
             token: RefCell::new(None),
             granted: RefCell::new(None),
             traffic: Cell::new(Traffic::default()),
+            sealed: Sealed::new(host, config),
         }
+    }
+
+    /// The key-value store for the records Graph's answers are cached in.
+    pub fn sealed(&self) -> &Sealed<'a> {
+        &self.sealed
     }
 
     /// Gets the token now, so requests sent concurrently share it.

@@ -5,14 +5,16 @@
 //! maester365/maester#1421, cisagov/ScubaGear#981). Most tenants (Microsoft
 //! 365 Business Premium) have P1 and not P2, so PIM is read only while P2
 //! is not known to be absent; a "no" is asked again after a day, since a
-//! tenant may buy the licence.
+//! tenant may buy the licence. The record is sealed
+//! ([`crate::store::sealed`]): a "no P2" planted in the store would skip
+//! the PIM reads of the protected-user guard.
 
 use serde::{Deserialize, Serialize};
 
 use super::GraphResponse;
-use crate::ports::KeyValue;
+use crate::store::sealed::Sealed;
 
-const KEY: &str = "graph/licences/v1";
+pub(crate) const KEY: &str = "graph/licences/v1";
 /// How long a learned "no" stands before the read is tried again.
 pub const RECHECK_SECS: u64 = 86_400;
 
@@ -48,13 +50,8 @@ struct Stored {
 
 impl Licences {
     /// What is known now; a stale "no" reads as unknown.
-    pub fn load(kv: &dyn KeyValue, now: u64) -> Licences {
-        let Some(s) = kv
-            .get(KEY)
-            .ok()
-            .flatten()
-            .and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
-        else {
+    pub fn load(store: &Sealed<'_>, now: u64) -> Licences {
+        let Some(s) = store.get::<Stored>(KEY, now, None).ok().flatten() else {
             return Licences::default();
         };
         let fresh = |v: Option<bool>, at: u64| match v {
@@ -70,8 +67,8 @@ impl Licences {
     }
 
     /// Remembers what a read revealed (a failed write is only a lost hint).
-    pub fn record(kv: &dyn KeyValue, now: u64, licence: Licence, has: bool) {
-        let mut l = Licences::load(kv, now);
+    pub fn record(store: &Sealed<'_>, now: u64, licence: Licence, has: bool) {
+        let mut l = Licences::load(store, now);
         let (v, at) = match licence {
             Licence::P1 => (&mut l.p1, &mut l.p1_at),
             Licence::P2 => (&mut l.p2, &mut l.p2_at),
@@ -87,18 +84,16 @@ impl Licences {
             p1_at: l.p1_at,
             p2_at: l.p2_at,
         };
-        if let Ok(b) = serde_json::to_vec(&s) {
-            let _ = kv.set(KEY, &b);
-        }
+        let _ = store.set(KEY, now, &s);
     }
 
     /// Learns from an answer to a read that needs `licence`: success means
     /// the tenant has it; Graph's licence refusal means it has not.
-    pub fn observe(kv: &dyn KeyValue, now: u64, licence: Licence, res: &GraphResponse) {
+    pub fn observe(store: &Sealed<'_>, now: u64, licence: Licence, res: &GraphResponse) {
         if res.is_success() {
-            Licences::record(kv, now, licence, true);
+            Licences::record(store, now, licence, true);
         } else if refused_for(licence, res) {
-            Licences::record(kv, now, licence, false);
+            Licences::record(store, now, licence, false);
         }
     }
 }
@@ -114,7 +109,8 @@ pub fn refused_for(licence: Licence, res: &GraphResponse) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::MemoryKv;
+    use crate::store::sealed::StateKey;
+    use crate::testing::{CountingEntropy, MemoryKv};
     use serde_json::json;
 
     fn res(status: u16, code: &str) -> GraphResponse {
@@ -127,7 +123,8 @@ mod tests {
 
     #[test]
     fn learned_licences_are_kept_and_a_no_is_asked_again_after_a_day() {
-        let kv = MemoryKv::default();
+        let (mem, entropy) = (MemoryKv::default(), CountingEntropy::default());
+        let kv = Sealed::with_key(&mem, &entropy, StateKey::from_material(b"k", "state_key"));
         assert_eq!(Licences::load(&kv, 0), Licences::default());
         Licences::observe(&kv, 100, Licence::P2, &res(400, P2_REQUIRED));
         Licences::observe(&kv, 100, Licence::P1, &res(200, ""));
@@ -148,5 +145,14 @@ mod tests {
         assert_eq!(Licences::load(&kv, 400).p2, Some(false));
         Licences::observe(&kv, 500, Licence::P2, &res(200, ""));
         assert_eq!(Licences::load(&kv, 600).p2, Some(true));
+        // Stored sealed: a planted plaintext "no P2" is not believed.
+        let stored = mem.0.borrow()[KEY].clone();
+        assert!(serde_json::from_slice::<serde_json::Value>(&stored).is_err());
+        assert!(!String::from_utf8_lossy(&stored).contains("\"p2\""));
+        mem.0.borrow_mut().insert(
+            KEY.into(),
+            br#"{"p1":true,"p2":false,"p1_at":600,"p2_at":600}"#.to_vec(),
+        );
+        assert_eq!(Licences::load(&kv, 600), Licences::default());
     }
 }

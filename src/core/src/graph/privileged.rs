@@ -7,7 +7,10 @@
 //!
 //! The tenant-wide picture is read in two steps and cached in the key-value
 //! store for [`CACHE_SECS`] (a role granted less than that long ago may not
-//! yet protect its holder):
+//! yet protect its holder), sealed ([`crate::store::sealed`]): a record
+//! planted or edited in the store is a miss, and one the app sealed is
+//! trusted only until [`CACHE_SECS`] after it was fetched, whatever the
+//! store's own expiry says:
 //! 1. one `$batch`: role definitions, active assignments, role eligibility
 //!    (P2 only), the role-assignable groups (only they can hold a role);
 //! 2. for those groups, their owners and, with P2, their PIM for Groups
@@ -29,7 +32,7 @@ use super::permissions::{self, Permission};
 use super::users::DirectoryUser;
 use super::GraphError;
 use crate::config::Config;
-use crate::ports::Host;
+use crate::store::sealed::Sealed;
 
 pub const CACHE_SECS: u64 = 120;
 const CACHE_KEY: &str = "graph/privileged-principals/v2";
@@ -87,26 +90,19 @@ fn str_of<'v>(item: &'v Value, key: &str) -> Option<&'v str> {
 }
 
 /// The role holders, from the cache when it is fresh.
-pub async fn role_holders(
-    graph: &GraphClient<'_>,
-    host: &Host<'_>,
-    now: u64,
-) -> Result<RoleHolders, GraphError> {
-    if let Some(h) = cached(host, now)? {
+pub async fn role_holders(graph: &GraphClient<'_>, now: u64) -> Result<RoleHolders, GraphError> {
+    if let Some(h) = cached(graph.sealed(), now)? {
         return Ok(h);
     }
-    let reads = requests(host, now);
+    let reads = requests(graph.sealed(), now);
     let answers = graph.batch(&reads).await?;
-    from_answers(graph, host, now, &reads, answers).await
+    from_answers(graph, now, &reads, answers).await
 }
 
-/// The cached role holders, if fresh.
-pub fn cached(host: &Host<'_>, now: u64) -> Result<Option<RoleHolders>, GraphError> {
-    Ok(host
-        .kv
-        .get(CACHE_KEY)?
-        .and_then(|bytes| serde_json::from_slice::<RoleHolders>(&bytes).ok())
-        .filter(|h| now < h.fetched_at + CACHE_SECS))
+/// The cached role holders, if they open and were fetched less than
+/// [`CACHE_SECS`] ago (and not in the future).
+pub fn cached(store: &Sealed<'_>, now: u64) -> Result<Option<RoleHolders>, GraphError> {
+    Ok(store.get::<RoleHolders>(CACHE_KEY, now, Some(CACHE_SECS))?)
 }
 
 const DEFINITIONS: &str = "roleDefinitions";
@@ -117,7 +113,7 @@ const GROUPS: &str = "roleAssignableGroups";
 /// The first step's reads, for a caller that puts them in its own
 /// `$batch`. Role eligibility is left out while the tenant is known to
 /// lack P2.
-pub fn requests(host: &Host<'_>, now: u64) -> Vec<BatchRequest> {
+pub fn requests(store: &Sealed<'_>, now: u64) -> Vec<BatchRequest> {
     let mut out = vec![
         BatchRequest::get(
             DEFINITIONS,
@@ -132,7 +128,7 @@ pub fn requests(host: &Host<'_>, now: u64) -> Vec<BatchRequest> {
             "/groups?$filter=isAssignableToRole%20eq%20true&$select=id,displayName&$top=999",
         ),
     ];
-    if Licences::load(host.kv, now).p2 != Some(false) {
+    if Licences::load(store, now).p2 != Some(false) {
         out.push(BatchRequest::get(
             ELIGIBLE,
             "/roleManagement/directory/roleEligibilityScheduleInstances?$select=principalId,roleDefinitionId&$top=999",
@@ -156,7 +152,6 @@ fn permission_of(id: &str) -> &'static Permission {
 /// no P2 (a PIM read).
 async fn whole(
     graph: &GraphClient<'_>,
-    host: &Host<'_>,
     now: u64,
     id: &str,
     res: GraphResponse,
@@ -166,7 +161,7 @@ async fn whole(
         Some(ELIGIBLE | GROUP_ELIGIBLE | GROUP_ASSIGNED)
     );
     if pim {
-        licences::Licences::observe(host.kv, now, Licence::P2, &res);
+        licences::Licences::observe(graph.sealed(), now, Licence::P2, &res);
         if licences::refused_for(Licence::P2, &res) {
             return Ok(None);
         }
@@ -186,7 +181,6 @@ const OWNERS: &str = "owners";
 /// step; the result is cached.
 pub async fn from_answers(
     graph: &GraphClient<'_>,
-    host: &Host<'_>,
     now: u64,
     reads: &[BatchRequest],
     answers: Vec<GraphResponse>,
@@ -196,10 +190,7 @@ pub async fn from_answers(
     }
     let mut bodies: BTreeMap<&str, Option<Value>> = BTreeMap::new();
     for (req, res) in reads.iter().zip(answers) {
-        bodies.insert(
-            req.id.as_str(),
-            whole(graph, host, now, &req.id, res).await?,
-        );
+        bodies.insert(req.id.as_str(), whole(graph, now, &req.id, res).await?);
     }
     let body = |id: &str| bodies.get(id).cloned().flatten().unwrap_or(Value::Null);
     let names: BTreeMap<String, String> = items(&body(DEFINITIONS))
@@ -279,7 +270,7 @@ pub async fn from_answers(
         let answers = graph.batch(chunk).await?;
         for (req, res) in chunk.iter().zip(answers) {
             let (kind, gid) = req.id.split_once(':').unwrap_or((&req.id, ""));
-            let Some(body) = whole(graph, host, now, &req.id, res).await? else {
+            let Some(body) = whole(graph, now, &req.id, res).await? else {
                 holders.pim = pim_state(false);
                 continue;
             };
@@ -307,9 +298,7 @@ pub async fn from_answers(
             }
         }
     }
-    if let Ok(bytes) = serde_json::to_vec(&holders) {
-        let _ = host.kv.set(CACHE_KEY, &bytes);
-    }
+    let _ = graph.sealed().set(CACHE_KEY, now, &holders);
     Ok(holders)
 }
 
@@ -422,7 +411,7 @@ mod tests {
             &batch_answer(json!([
             { "id": "owners:g1", "status": 200, "body": { "value": [{ "id": "O1" }] } }])),
         );
-        let h = block_on(role_holders(&g, &host, 1000)).unwrap();
+        let h = block_on(role_holders(&g, 1000)).unwrap();
         assert_eq!(h.active["g1"], ["User Administrator"]);
         assert_eq!(h.owners["o1"], ["Helpdesk-Operators"]);
         assert!(h.eligible.is_empty());
@@ -435,11 +424,11 @@ mod tests {
             ["owners:g1"],
             "no PIM for Groups read without P2"
         );
-        assert_eq!(Licences::load(host.kv, 1000).p2, Some(false));
+        assert_eq!(Licences::load(g.sealed(), 1000).p2, Some(false));
 
         // Cached, then read again without the eligibility read.
         assert_eq!(
-            block_on(role_holders(&g, &host, 1000 + CACHE_SECS - 1)).unwrap(),
+            block_on(role_holders(&g, 1000 + CACHE_SECS - 1)).unwrap(),
             h
         );
         assert_eq!(w.transport.sent().len(), 3);
@@ -449,8 +438,75 @@ mod tests {
             &batch_answer(json!([
             { "id": "owners:g1", "status": 200, "body": { "value": [] } }])),
         );
-        block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap();
+        block_on(role_holders(&g, 1000 + CACHE_SECS)).unwrap();
         assert_eq!(sent_ids(&w, 3), [DEFINITIONS, ASSIGNMENTS, GROUPS]);
+    }
+
+    #[test]
+    fn the_cache_is_sealed_and_trusted_only_within_its_own_lifetime() {
+        let w = World::configured();
+        let config = Config::load(&w.vars).unwrap();
+        let host = w.host();
+        let id = RequestId::parse("r").unwrap();
+        let g = GraphClient::new(&host, &config, &id, DEFAULT_BUDGET);
+        let answer_both_steps = || {
+            w.transport.push(
+                200,
+                &first_step(json!({ "id": ELIGIBLE, "status": 200, "body": { "value": [] } })),
+            );
+            w.transport.push(
+                200,
+                &batch_answer(json!([
+                    { "id": "owners:g1", "status": 200, "body": { "value": [] } },
+                    { "id": "groupEligibility:g1", "status": 200, "body": { "value": [] } },
+                    { "id": "groupAssignment:g1", "status": 200, "body": { "value": [] } }])),
+            );
+        };
+        w.transport.push(200, TOKEN);
+        answer_both_steps();
+        let h = block_on(role_holders(&g, 1000)).unwrap();
+        assert_eq!(h.active["g1"], ["User Administrator"]);
+        let sent = w.transport.sent().len();
+        let stored = w.kv.0.borrow()[CACHE_KEY].clone();
+        assert!(serde_json::from_slice::<Value>(&stored).is_err(), "sealed");
+        assert_eq!(block_on(role_holders(&g, 1001)).unwrap(), h);
+        assert_eq!(w.transport.sent().len(), sent, "served from the cache");
+
+        // A plaintext empty set planted in the old format: read again.
+        let empty = RoleHolders {
+            fetched_at: 1001,
+            ..RoleHolders::default()
+        };
+        w.kv.0
+            .borrow_mut()
+            .insert(CACHE_KEY.into(), serde_json::to_vec(&empty).unwrap());
+        answer_both_steps();
+        assert_eq!(block_on(role_holders(&g, 1001)).unwrap().active, h.active);
+        assert_eq!(w.transport.sent().len(), sent + 2);
+
+        // A record the app sealed, fetched in the future (beyond the skew)
+        // or longer ago than CACHE_SECS, is a miss whatever the store keeps.
+        let sealed = g.sealed();
+        sealed.set(CACHE_KEY, 1001 + 61, &empty).unwrap();
+        assert_eq!(cached(sealed, 1001).unwrap(), None, "from the future");
+        sealed.set(CACHE_KEY, 1001 + 60, &empty).unwrap();
+        assert_eq!(
+            cached(sealed, 1001).unwrap(),
+            Some(empty.clone()),
+            "within the skew"
+        );
+        sealed.set(CACHE_KEY, 1001, &empty).unwrap();
+        assert_eq!(
+            cached(sealed, 1001 + CACHE_SECS - 1).unwrap(),
+            Some(empty.clone())
+        );
+        assert_eq!(cached(sealed, 1001 + CACHE_SECS).unwrap(), None, "expired");
+
+        // Another record's sealed bytes copied under this key: a miss.
+        Licences::record(sealed, 1001, Licence::P2, true);
+        let licences = w.kv.0.borrow()[licences::KEY].clone();
+        w.kv.0.borrow_mut().insert(CACHE_KEY.into(), licences);
+        assert_eq!(cached(sealed, 1001).unwrap(), None, "copied");
     }
 
     #[test]
@@ -470,7 +526,7 @@ mod tests {
             { "id": "groupEligibility:g1", "status": 200, "body": { "value": [
                 { "principalId": "P1", "accessId": "member" }, { "principalId": "P2", "accessId": "owner" }] } },
             { "id": "groupAssignment:g1", "status": 200, "body": { "value": [] } }])));
-        let h = block_on(role_holders(&g, &host, 1000)).unwrap();
+        let h = block_on(role_holders(&g, 1000)).unwrap();
         assert_eq!(h.eligible["p1"], ["User Administrator"]);
         assert_eq!(h.owners["p2"], ["Helpdesk-Operators"]);
         assert!(h.pim.consulted);
@@ -498,7 +554,7 @@ mod tests {
             &first_step(json!({ "id": ELIGIBLE, "status": 403,
             "body": { "error": { "code": "Authorization_RequestDenied" } } })),
         );
-        let err = block_on(role_holders(&g, &host, 1000 + CACHE_SECS)).unwrap_err();
+        let err = block_on(role_holders(&g, 1000 + CACHE_SECS)).unwrap_err();
         assert_eq!(
             err,
             GraphError::PermissionMissing {

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use super::GraphError;
 use crate::config::Config;
 use crate::ports::Host;
+use crate::store::sealed::Sealed;
 use crate::types::Secret;
 use std::time::Duration;
 
@@ -103,16 +104,17 @@ pub async fn app_token(
 ) -> Result<AppToken, GraphError> {
     let now = crate::types::unix_secs(host.clock.now());
     let key = cache_key(config);
-    if let Some(bytes) = host.kv.get(&key)? {
-        if let Ok(c) = serde_json::from_slice::<CachedToken>(&bytes) {
-            if now < c.refresh_at {
-                return Ok(AppToken {
-                    access_token: Secret::new(c.access_token),
-                    expires_at: c.expires_at,
-                    cached: true,
-                    granted: c.roles,
-                });
-            }
+    let store = Sealed::new(host, config);
+    // Sealed: a reader of the store learns no token, and a record that was
+    // edited or copied there is a miss. Fresh until its own `refresh_at`.
+    if let Some(c) = store.get::<CachedToken>(&key, now, None)? {
+        if now < c.refresh_at {
+            return Ok(AppToken {
+                access_token: Secret::new(c.access_token),
+                expires_at: c.expires_at,
+                cached: true,
+                granted: c.roles,
+            });
         }
     }
 
@@ -148,9 +150,7 @@ pub async fn app_token(
         refresh_at: now + t.expires_in - margin,
     };
     // A failed cache write costs one extra token request later, not this one.
-    if let Ok(bytes) = serde_json::to_vec(&cached) {
-        let _ = host.kv.set(&key, &bytes);
-    }
+    let _ = store.set(&key, now, &cached);
     Ok(AppToken {
         access_token: Secret::new(cached.access_token),
         expires_at: cached.expires_at,
@@ -285,6 +285,52 @@ mod tests {
         let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert_eq!(t.access_token.expose(), "tok-2");
         assert_eq!(w.transport.sent().len(), 2);
+    }
+
+    #[test]
+    fn the_cached_token_is_sealed_and_an_edited_or_planted_record_is_a_miss() {
+        let w = world();
+        let config = Config::load(&w.vars).unwrap();
+        let answer = |t: &str| {
+            format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{t}"}}"#)
+        };
+        w.transport.push(200, &answer("tok-secret-1"));
+        block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
+        let key = cache_key(&config);
+        let stored = w.kv.0.borrow()[&key].clone();
+        let text = String::from_utf8_lossy(&stored);
+        assert!(text.starts_with("seal1."), "{text}");
+        assert!(!text.contains("tok-secret-1") && !text.contains("accessToken"));
+
+        // Every byte flipped in turn: a miss each time, so a new token.
+        for i in [0, 6, 6 + 24, stored.len() / 2, stored.len() - 1] {
+            let mut edited = stored.clone();
+            edited[i] ^= 0x01;
+            w.kv.0.borrow_mut().insert(key.clone(), edited);
+            w.transport.push(200, &answer(&format!("tok-{i}")));
+            let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
+            assert!(!t.cached, "byte {i}");
+            assert_eq!(t.access_token.expose(), &format!("tok-{i}"));
+        }
+        // A plaintext record of the old format: not believed either.
+        let planted =
+            br#"{"accessToken":"planted","expiresAt":99999999999,"refreshAt":99999999999}"#;
+        w.kv.0.borrow_mut().insert(key.clone(), planted.to_vec());
+        w.transport.push(200, &answer("tok-after-plant"));
+        let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
+        assert_eq!(t.access_token.expose(), "tok-after-plant");
+
+        // A rotated state_key opens nothing sealed before: one refetch.
+        let mut w2 = world();
+        w2.vars.insert("state_key".into(), "n".repeat(40));
+        let rotated = Config::load(&w2.vars).unwrap();
+        let host = w.host();
+        w.transport.push(200, &answer("tok-rotated"));
+        let t = block_on(app_token(&rotated, &host, DEFAULT_BUDGET)).unwrap();
+        assert!(!t.cached);
+        let t = block_on(app_token(&rotated, &host, DEFAULT_BUDGET)).unwrap();
+        assert!(t.cached);
+        assert_eq!(t.access_token.expose(), "tok-rotated");
     }
 
     #[test]

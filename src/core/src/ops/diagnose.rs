@@ -412,7 +412,7 @@ async fn read(
     let unix = crate::types::unix_secs(host.clock.now());
     // The role holders are cached for minutes; when they are not, their
     // reads join the same `$batch`.
-    let cached_holders = privileged::cached(host, unix).ok().flatten();
+    let cached_holders = privileged::cached(graph.sealed(), unix).ok().flatten();
     let mut requests = vec![
         users::get_user(user),
         users::get_memberships(user),
@@ -435,7 +435,7 @@ async fn read(
     let fixed = requests.len();
     let role_reads = match cached_holders {
         Some(_) => Vec::new(),
-        None => privileged::requests(host, unix),
+        None => privileged::requests(graph.sealed(), unix),
     };
     requests.extend(role_reads.iter().cloned());
     let prefs_path = format!(
@@ -489,7 +489,7 @@ async fn read(
     let existing = take(&mut unavailable, "temporaryAccessPass", false, &existing)
         .then(|| tap::parse_existing(existing).ok())
         .flatten();
-    Licences::observe(host.kv, unix, Licence::P1, &first_signins);
+    Licences::observe(graph.sealed(), unix, Licence::P1, &first_signins);
     let first_ok = take(&mut unavailable, "signIns", false, &first_signins);
     let default_hint = match &prefs {
         Ok(r) if r.is_success() => r
@@ -533,7 +533,7 @@ async fn read(
     let holders_read = async {
         match cached_holders {
             Some(h) => Ok(h),
-            None => privileged::from_answers(graph, host, unix, &role_reads, role_answers)
+            None => privileged::from_answers(graph, unix, &role_reads, role_answers)
                 .await
                 .map_err(|e| reason("protection", false, Err(&e))),
         }
@@ -548,7 +548,7 @@ async fn read(
 
     let registration = match registration {
         Ok(r) => {
-            Licences::observe(host.kv, unix, Licence::P1, &r);
+            Licences::observe(graph.sealed(), unix, Licence::P1, &r);
             take(&mut unavailable, "registration", false, &r).then(|| {
                 json!({
                     "isMfaRegistered": r.body.get("isMfaRegistered"),

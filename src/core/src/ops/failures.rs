@@ -170,7 +170,7 @@ async fn read(
         ))
         .await?;
     Licences::observe(
-        host.kv,
+        graph.sealed(),
         crate::types::unix_secs(host.clock.now()),
         Licence::P1,
         &first,

@@ -17,6 +17,7 @@ use crate::graph::permissions::{self, Need};
 use crate::graph::token;
 use crate::ports::Host;
 use crate::service::Request;
+use crate::store::sealed::Sealed;
 use crate::store::{installation, schema};
 use crate::types::rfc3339;
 use crate::types::Scope;
@@ -65,7 +66,10 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
     }
     let migrated_at = schema::applied_at(host.db, version).ok().flatten();
     let trail = crate::audit::Trail::new(host, &config);
-    let licences = Licences::load(host.kv, crate::types::unix_secs(host.clock.now()));
+    let licences = Licences::load(
+        &Sealed::new(host, &config),
+        crate::types::unix_secs(host.clock.now()),
+    );
     let operations: serde_json::Map<String, serde_json::Value> = Need::ALL
         .iter()
         .map(|n| {

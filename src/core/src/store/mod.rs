@@ -2,3 +2,4 @@
 
 pub mod installation;
 pub mod schema;
+pub mod sealed;

@@ -111,7 +111,7 @@ impl Context<'_> {
         let memberships = users::all_memberships(self.graph, memberships)
             .await
             .map_err(|e| Refusal::graph(e).about(&summary))?;
-        let holders = privileged::role_holders(self.graph, self.host, self.now_unix())
+        let holders = privileged::role_holders(self.graph, self.now_unix())
             .await
             .map_err(|e| Refusal::graph(e).about(&summary))?;
         let protection = privileged::reasons(&user, &memberships, &holders, self.config);
@@ -218,7 +218,7 @@ pub(super) async fn require_permissions(
     let Some(granted) = graph.granted().await.map_err(Refusal::graph)? else {
         return Ok(());
     };
-    let p2 = Licences::load(host.kv, unix(host)).p2;
+    let p2 = Licences::load(graph.sealed(), unix(host)).p2;
     let missing = Need::from(op).missing(&granted, p2);
     let Some(first) = missing.first() else {
         return Ok(());
