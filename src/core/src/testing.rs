@@ -308,3 +308,24 @@ impl World {
         }
     }
 }
+
+/// A key-value store that is down: every call fails.
+pub struct DownKv;
+
+impl KeyValue for DownKv {
+    fn get(&self, _: &str) -> Result<Option<Vec<u8>>, HostError> {
+        Err(HostError("down".into()))
+    }
+    fn set(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
+        Err(HostError("down".into()))
+    }
+    fn delete(&self, _: &str) -> Result<(), HostError> {
+        Err(HostError("down".into()))
+    }
+    fn compare_and_swap(&self, _: &str, _: Option<&[u8]>, _: &[u8]) -> Result<bool, HostError> {
+        Err(HostError("down".into()))
+    }
+    fn increment(&self, _: &str, _: i64) -> Result<i64, HostError> {
+        Err(HostError("down".into()))
+    }
+}

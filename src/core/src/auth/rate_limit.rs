@@ -498,29 +498,7 @@ mod tests {
 
     #[test]
     fn a_dead_store_refuses_with_503() {
-        struct Down;
-        impl KeyValue for Down {
-            fn get(&self, _: &str) -> Result<Option<Vec<u8>>, HostError> {
-                Err(HostError("down".into()))
-            }
-            fn set(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
-                unreachable!("limits never set")
-            }
-            fn delete(&self, _: &str) -> Result<(), HostError> {
-                Err(HostError("down".into()))
-            }
-            fn compare_and_swap(
-                &self,
-                _: &str,
-                _: Option<&[u8]>,
-                _: &[u8],
-            ) -> Result<bool, HostError> {
-                unreachable!()
-            }
-            fn increment(&self, _: &str, _: i64) -> Result<i64, HostError> {
-                Err(HostError("down".into()))
-            }
-        }
+        use crate::testing::DownKv as Down;
         let err = check(&Down, 0, &TAP, "u1").unwrap_err();
         assert_eq!(err.to_problem().code, ErrorCode::StorageUnavailable);
     }

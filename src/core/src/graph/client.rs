@@ -131,6 +131,16 @@ pub struct BatchRequest {
 }
 
 impl BatchRequest {
+    /// The request as a `$batch` body lists it.
+    fn item(&self) -> Value {
+        let mut item = json!({ "id": self.id, "method": self.method, "url": self.url });
+        if let Some(b) = &self.body {
+            item["body"] = b.clone();
+            item["headers"] = json!({ "Content-Type": "application/json" });
+        }
+        item
+    }
+
     pub fn get(id: &str, url: impl Into<String>) -> BatchRequest {
         BatchRequest {
             id: id.into(),
@@ -527,30 +537,9 @@ impl<'a> GraphClient<'a> {
         let mut pending: Vec<usize> = (0..requests.len()).collect();
         let mut attempt = 0;
         while !pending.is_empty() {
-            let items: Vec<Value> = pending
-                .iter()
-                .map(|&i| {
-                    let r = &requests[i];
-                    let mut item = json!({ "id": r.id, "method": r.method, "url": r.url });
-                    if let Some(b) = &r.body {
-                        item["body"] = b.clone();
-                        item["headers"] = json!({ "Content-Type": "application/json" });
-                    }
-                    item
-                })
-                .collect();
-            // An envelope carrying a write that is not idempotent is itself
-            // sent once: its 503/504 may hide that write.
-            let body = json!({ "requests": items });
-            let envelope = if pending.iter().all(|&i| requests[i].idempotent) {
-                self.send(Version::V1, "POST", "/$batch", Some(&body)).await
-            } else {
-                self.send_once(Version::V1, "POST", "/$batch", Some(&body))
-                    .await
-            }?
-            .into_result()?;
-            let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
-                .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
+            let items = pending.iter().map(|&i| requests[i].item()).collect();
+            let idempotent = pending.iter().all(|&i| requests[i].idempotent);
+            let parsed = self.post_batch(items, idempotent).await?;
             let mut throttled = Vec::new();
             let mut longest: Option<Duration> = None;
             for item in parsed.responses {
@@ -615,6 +604,25 @@ impl<'a> GraphClient<'a> {
 }
 
 impl GraphClient<'_> {
+    /// Sends one `$batch` envelope. One carrying a write that is not
+    /// idempotent is itself sent once: its 503/504 may hide that write.
+    async fn post_batch(
+        &self,
+        items: Vec<Value>,
+        idempotent: bool,
+    ) -> Result<BatchEnvelope, GraphError> {
+        let body = json!({ "requests": items });
+        let envelope = if idempotent {
+            self.send(Version::V1, "POST", "/$batch", Some(&body)).await
+        } else {
+            self.send_once(Version::V1, "POST", "/$batch", Some(&body))
+                .await
+        }?
+        .into_result()?;
+        serde_json::from_value(envelope.body)
+            .map_err(|_| GraphError::Malformed("$batch answer".into()))
+    }
+
     /// Requests that must run one after another, in one `$batch` round trip:
     /// each `dependsOn` the one before (FACTS §9: a batch is fully
     /// sequential or fully parallel), so Graph runs them in this order and
@@ -629,31 +637,19 @@ impl GraphClient<'_> {
         let mut attempt = 0;
         while from < requests.len() {
             let pending = &requests[from..];
-            let items: Vec<Value> = pending
+            let items = pending
                 .iter()
                 .enumerate()
                 .map(|(n, r)| {
-                    let mut item = json!({ "id": r.id, "method": r.method, "url": r.url });
-                    if let Some(b) = &r.body {
-                        item["body"] = b.clone();
-                        item["headers"] = json!({ "Content-Type": "application/json" });
-                    }
+                    let mut item = r.item();
                     if n > 0 {
                         item["dependsOn"] = json!([pending[n - 1].id]);
                     }
                     item
                 })
                 .collect();
-            let body = json!({ "requests": items });
-            let envelope = if pending.iter().all(|r| r.idempotent) {
-                self.send(Version::V1, "POST", "/$batch", Some(&body)).await
-            } else {
-                self.send_once(Version::V1, "POST", "/$batch", Some(&body))
-                    .await
-            }?
-            .into_result()?;
-            let parsed: BatchEnvelope = serde_json::from_value(envelope.body)
-                .map_err(|_| GraphError::Malformed("$batch answer".into()))?;
+            let idempotent = pending.iter().all(|r| r.idempotent);
+            let parsed = self.post_batch(items, idempotent).await?;
             let mut got: Vec<Option<(GraphResponse, Option<Duration>)>> = vec![None; pending.len()];
             for item in parsed.responses {
                 let Some(n) = pending

@@ -303,29 +303,7 @@ mod tests {
 
     #[test]
     fn a_store_failure_is_an_error_not_a_miss() {
-        struct Down;
-        impl KeyValue for Down {
-            fn get(&self, _: &str) -> Result<Option<Vec<u8>>, HostError> {
-                Err(HostError("down".into()))
-            }
-            fn set(&self, _: &str, _: &[u8]) -> Result<(), HostError> {
-                Err(HostError("down".into()))
-            }
-            fn delete(&self, _: &str) -> Result<(), HostError> {
-                Err(HostError("down".into()))
-            }
-            fn compare_and_swap(
-                &self,
-                _: &str,
-                _: Option<&[u8]>,
-                _: &[u8],
-            ) -> Result<bool, HostError> {
-                Err(HostError("down".into()))
-            }
-            fn increment(&self, _: &str, _: i64) -> Result<i64, HostError> {
-                Err(HostError("down".into()))
-            }
-        }
+        use crate::testing::DownKv as Down;
         let e = CountingEntropy::default();
         let s = Sealed::with_key(&Down, &e, key(&"k".repeat(32)));
         assert!(s.get::<Value>(NAME, 0, None).is_err());
