@@ -213,6 +213,34 @@ struct BatchItem {
     body: Value,
 }
 
+impl BatchItem {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_str())
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        parse_retry_after(self.header("retry-after"))
+    }
+
+    /// The answer, named by Graph's request id (header or error body).
+    fn into_response(self) -> GraphResponse {
+        let request_id = self.header("request-id").map(str::to_string).or_else(|| {
+            self.body
+                .pointer("/error/innerError/request-id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+        GraphResponse {
+            status: self.status,
+            body: self.body,
+            request_id,
+        }
+    }
+}
+
 impl<'a> GraphClient<'a> {
     pub fn new(
         host: &'a Host<'a>,
@@ -549,30 +577,13 @@ impl<'a> GraphClient<'a> {
                 else {
                     continue;
                 };
-                let header = |name: &str| {
-                    item.headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .and_then(|(_, v)| v.as_str())
-                };
                 let retryable = item.status == 429
                     || (requests[i].idempotent && matches!(item.status, 503 | 504));
                 if retryable {
-                    let ra = parse_retry_after(header("retry-after"));
-                    longest = longest.max(ra);
+                    longest = longest.max(item.retry_after());
                     throttled.push(i);
                 }
-                let request_id = header("request-id").map(str::to_string).or_else(|| {
-                    item.body
-                        .pointer("/error/innerError/request-id")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-                answers[i] = Some(GraphResponse {
-                    status: item.status,
-                    body: item.body,
-                    request_id,
-                });
+                answers[i] = Some(item.into_response());
             }
             // An item Graph did not answer is asked again with the throttled.
             let missing: Vec<usize> = pending
@@ -658,27 +669,8 @@ impl GraphClient<'_> {
                 else {
                     continue;
                 };
-                let header = |name: &str| {
-                    item.headers
-                        .iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                        .and_then(|(_, v)| v.as_str())
-                };
-                let retry_after = parse_retry_after(header("retry-after"));
-                let request_id = header("request-id").map(str::to_string).or_else(|| {
-                    item.body
-                        .pointer("/error/innerError/request-id")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-                got[n] = Some((
-                    GraphResponse {
-                        status: item.status,
-                        body: item.body,
-                        request_id,
-                    },
-                    retry_after,
-                ));
+                let retry_after = item.retry_after();
+                got[n] = Some((item.into_response(), retry_after));
             }
             // The first request not done: throttled, or not answered at all.
             let retry = got.iter().enumerate().position(|(n, a)| match a {
