@@ -23,6 +23,7 @@ pub mod ops;
 pub mod ports;
 pub mod service;
 pub mod store;
+pub mod timing;
 pub mod types;
 
 #[cfg(test)]

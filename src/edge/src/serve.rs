@@ -5,6 +5,7 @@ use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam
 
 use mfa_core::ports::Host;
 use mfa_core::service::{self, Body, Component, MAX_BODY_BYTES};
+use mfa_core::timing::{TimedDb, TimedKv, TimedTransport, Timings};
 
 use crate::spin_ports::{SpinClock, SpinDb, SpinEntropy, SpinKv, SpinTransport, SpinVariables};
 
@@ -40,13 +41,19 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
     };
 
     let (kv, db) = (SpinKv::default(), SpinDb::default());
+    let timings = Timings::default();
+    let (kv, db, transport) = (
+        TimedKv(&kv, &timings),
+        TimedDb(&db, &timings),
+        TimedTransport(&SpinTransport, &timings),
+    );
     let host = Host {
         variables: &SpinVariables,
         kv: &kv,
         db: &db,
         clock: &SpinClock,
         entropy: &SpinEntropy,
-        transport: &SpinTransport,
+        transport: &transport,
     };
     let outcome = service::handle(component, request, &host).await;
     let status = outcome.response.status().as_u16();
@@ -62,6 +69,9 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
             "status": status,
             "code": outcome.code,
             "ms": started.elapsed().as_millis() as u64,
+            "us": started.elapsed().as_micros() as u64,
+            // Where that time went: the stores and Graph (in flight).
+            "ports": timings.shares(),
             // Linear memory never shrinks: this is the instance's peak.
             "memoryKiB": core::arch::wasm32::memory_size(0) * 64,
         })
