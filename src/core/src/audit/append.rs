@@ -45,6 +45,9 @@ pub fn append(
 
 /// Appends `entry` under an id reserved beforehand (the attempt journal's,
 /// see [`super::Trail`]), so the answer's `auditId` names the record.
+/// The attempt's journal row is deleted in the same transaction, so the
+/// chained record and its journal row never both exist, and the end of an
+/// attempt costs one commit.
 pub fn append_as(
     db: &dyn Database,
     clock: &dyn Clock,
@@ -137,6 +140,11 @@ fn link_and_insert(
         keying,
     );
     db.execute(row::INSERT, &row::params(seq + 1, &record))?;
+    // The attempt this record ends, if it was journaled (no row: a no-op).
+    db.execute(
+        "DELETE FROM audit_attempts WHERE audit_id = ?",
+        &[SqlValue::Text(record.audit_id.clone())],
+    )?;
     Ok(record)
 }
 

@@ -6,7 +6,7 @@
 //! journal (`audit_attempts`) before the first Graph call, so a trail that
 //! cannot be written stops the change before it starts; [`Trail::complete`]
 //! appends the chained record under the same audit id and clears the
-//! journal row. A journal row left behind names an attempt whose end was
+//! journal row in the same transaction. A journal row left behind names an attempt whose end was
 //! never recorded. A request refused before that point writes one chained
 //! record with [`Trail::append`].
 
@@ -82,14 +82,7 @@ impl<'a> Trail<'a> {
     /// Appends the attempt's chained record (how it ended) under its audit
     /// id, then clears its journal row.
     pub fn complete(&self, attempt_id: &str, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
-        let record =
-            super::append::append_as(self.db, self.clock, self.keying(), attempt_id, entry)?;
-        // A row left here would only say "unfinished" of a finished attempt.
-        let _ = self.db.execute(
-            "DELETE FROM audit_attempts WHERE audit_id = ?",
-            &[SqlValue::Text(attempt_id.to_string())],
-        );
-        Ok(record)
+        super::append::append_as(self.db, self.clock, self.keying(), attempt_id, entry)
     }
 
     /// Attempts journaled at least `age` ago and never completed, oldest
