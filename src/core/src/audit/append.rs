@@ -40,7 +40,7 @@ pub fn append(
     keying: Keying<'_>,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
-    append_with(db, clock, keying, entry, || new_audit_id(entropy))
+    append_with(db, clock, keying, entry, false, || new_audit_id(entropy))
 }
 
 /// Appends `entry` under an id reserved beforehand (the attempt journal's,
@@ -55,7 +55,7 @@ pub fn append_as(
     audit_id: &str,
     entry: AuditEntry,
 ) -> Result<AuditRecord, AuditError> {
-    append_with(db, clock, keying, entry, || audit_id.to_string())
+    append_with(db, clock, keying, entry, true, || audit_id.to_string())
 }
 
 /// The retry loop: `next_id` gives each attempt's audit id.
@@ -64,13 +64,14 @@ fn append_with(
     clock: &dyn Clock,
     keying: Keying<'_>,
     entry: AuditEntry,
+    journaled: bool,
     next_id: impl Fn() -> String,
 ) -> Result<AuditRecord, AuditError> {
     let entry = prepare(entry);
     let time = row::now(clock.now());
     let mut migrated = false;
     for attempt in 1..=MAX_ATTEMPTS {
-        match try_append(db, keying, &next_id(), &time, &entry) {
+        match try_append(db, keying, &next_id(), &time, &entry, journaled) {
             Ok(record) => return Ok(record),
             Err(e) if !migrated && row::missing_table(&e) => {
                 schema::migrate(db, &rfc3339(clock.now()))?;
@@ -101,9 +102,10 @@ fn try_append(
     audit_id: &str,
     time: &str,
     entry: &AuditEntry,
+    journaled: bool,
 ) -> Result<AuditRecord, HostError> {
     db.execute("BEGIN IMMEDIATE", &[])?;
-    let result = link_and_insert(db, keying, audit_id, time, entry).and_then(|record| {
+    let result = link_and_insert(db, keying, audit_id, time, entry, journaled).and_then(|record| {
         db.execute("COMMIT", &[])?;
         Ok(record)
     });
@@ -121,6 +123,7 @@ fn link_and_insert(
     audit_id: &str,
     time: &str,
     entry: &AuditEntry,
+    journaled: bool,
 ) -> Result<AuditRecord, HostError> {
     let head = db.execute(
         "SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1",
@@ -140,11 +143,13 @@ fn link_and_insert(
         keying,
     );
     db.execute(row::INSERT, &row::params(seq + 1, &record))?;
-    // The attempt this record ends, if it was journaled (no row: a no-op).
-    db.execute(
-        "DELETE FROM audit_attempts WHERE audit_id = ?",
-        &[SqlValue::Text(record.audit_id.clone())],
-    )?;
+    if journaled {
+        // The attempt this record ends.
+        db.execute(
+            "DELETE FROM audit_attempts WHERE audit_id = ?",
+            &[SqlValue::Text(record.audit_id.clone())],
+        )?;
+    }
     Ok(record)
 }
 
