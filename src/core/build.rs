@@ -1,10 +1,54 @@
-//! Shrinks libphonenumber's metadata for embedding: comments and the
-//! whitespace between tags go; text inside elements (patterns, formats
-//! such as `$1 $2`) is kept byte for byte.
+//! Shrinks what the core embeds: libphonenumber's metadata (comments and
+//! the whitespace between tags go; text inside elements, patterns and
+//! formats such as `$1 $2`, is kept byte for byte), and the committed API
+//! documents (`api::documents`: whitespace outside strings goes, which
+//! turns `serde_json`'s pretty form into its compact one).
 
 use std::{env, fs, path::Path};
 
 fn main() {
+    documents();
+    metadata();
+}
+
+fn documents() {
+    let out = env::var("OUT_DIR").unwrap();
+    for (src, dest) in [
+        ("openapi/openapi.json", "openapi.min.json"),
+        (
+            "../../connector/apiDefinition.swagger.json",
+            "swagger.min.json",
+        ),
+    ] {
+        println!("cargo:rerun-if-changed={src}");
+        // Missing only before the first `UPDATE_CONNECTOR=1` run writes it.
+        let text = fs::read_to_string(src).unwrap_or_default();
+        fs::write(Path::new(&out).join(dest), minify_json(&text)).expect("write document");
+    }
+}
+
+/// JSON without the whitespace between tokens; strings untouched.
+fn minify_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn metadata() {
     let src = "data/PhoneNumberMetadata.xml";
     println!("cargo:rerun-if-changed={src}");
     let xml = fs::read_to_string(src).expect("metadata XML");

@@ -41,6 +41,7 @@ impl Instant {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl schemars::JsonSchema for Instant {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Instant".into()
