@@ -48,6 +48,9 @@ pub struct SpinOptions {
     /// Reuse a state directory (key-value store, SQLite, logs); else fresh.
     pub state_dir: Option<PathBuf>,
     pub runtime_config: Option<PathBuf>,
+    /// Another manifest than the workspace's `spin.toml` (a benchmark
+    /// pointing at other builds); still built by `spin build` first.
+    pub manifest: Option<PathBuf>,
 }
 
 pub struct Spin {
@@ -108,7 +111,11 @@ impl Spin {
         let mut cmd = Command::new(spin_bin());
         cmd.arg("up")
             .arg("--from")
-            .arg(super::root().join("spin.toml"))
+            .arg(
+                opts.manifest
+                    .clone()
+                    .unwrap_or_else(|| super::root().join("spin.toml")),
+            )
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--state-dir")

@@ -21,6 +21,7 @@ pub use phone_type::PhoneType;
 pub use scope::{Scope, UnknownScope};
 pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
+pub(crate) use time::utc_millis;
 pub use time::{rfc3339, unix_secs};
 pub use user_ref::{encode_segment, is_guid, UserRef, UserRefError};
 pub use verification::{Verification, VerificationMethod};
