@@ -1,15 +1,94 @@
-//! Shrinks libphonenumber's metadata for embedding: comments and the
-//! whitespace between tags go; text inside elements (patterns, formats
-//! such as `$1 $2`) is kept byte for byte.
+//! Shrinks what the core embeds: libphonenumber's metadata (only what
+//! parsing reads, deflated per country code), and the committed API
+//! documents (`api::documents`: whitespace outside strings goes, which
+//! turns `serde_json`'s pretty form into its compact one).
 
 use std::{env, fs, path::Path};
 
 fn main() {
+    documents();
+    metadata();
+}
+
+fn documents() {
+    let out = env::var("OUT_DIR").unwrap();
+    for (src, dest) in [
+        ("openapi/openapi.json", "openapi.min.json"),
+        (
+            "../../connector/apiDefinition.swagger.json",
+            "swagger.min.json",
+        ),
+    ] {
+        println!("cargo:rerun-if-changed={src}");
+        // Missing only before the first `UPDATE_CONNECTOR=1` run writes it.
+        let text = fs::read_to_string(src).unwrap_or_default();
+        fs::write(Path::new(&out).join(dest), minify_json(&text)).expect("write document");
+    }
+}
+
+/// JSON without the whitespace between tokens; strings untouched.
+fn minify_json(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if !c.is_whitespace() {
+            in_string = c == '"';
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The numbering plans `types::numbering_plan` loads, one deflated block
+/// per country code (`plans.bin`, indexed by `plans.rs`): each territory's
+/// XML without comments, layout, `availableFormats` (formatting rules) and
+/// `exampleNumber`s, which parsing and validating never read (a test
+/// compares every example number's verdict with the full file's).
+fn metadata() {
     let src = "data/PhoneNumberMetadata.xml";
     println!("cargo:rerun-if-changed={src}");
+    if env::var_os("CARGO_FEATURE_PHONE").is_none() {
+        return;
+    }
     let xml = fs::read_to_string(src).expect("metadata XML");
+    let mut min = minify_xml(&xml);
+    for element in ["availableFormats", "exampleNumber"] {
+        min = drop_elements(&min, element);
+    }
+    // Territories by country code, in the file's order.
+    let mut plans: Vec<(String, String)> = Vec::new();
+    for (code, block) in territories(&min) {
+        match plans.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, xml)) => xml.push_str(block),
+            None => plans.push((code.to_string(), block.to_string())),
+        }
+    }
+    let mut blob = Vec::new();
+    let mut index = String::from("/// `(country code, start, end)` in `plans.bin`.\nconst PLANS: &[(&str, usize, usize)] = &[\n");
+    for (code, xml) in &plans {
+        let start = blob.len();
+        blob.extend(miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 10));
+        index.push_str(&format!("    (\"{code}\", {start}, {}),\n", blob.len()));
+    }
+    index.push_str("];\n");
+    let out = env::var("OUT_DIR").unwrap();
+    fs::write(Path::new(&out).join("plans.bin"), blob).expect("write plans");
+    fs::write(Path::new(&out).join("plans.rs"), index).expect("write plan index");
+}
+
+/// Comments and the whitespace between tags go; text inside elements
+/// (patterns, formats such as `$1 $2`) is kept byte for byte.
+fn minify_xml(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len() / 2);
-    let mut rest = xml.as_str();
+    let mut rest = xml;
     while let Some(start) = rest.find("<!--") {
         out.push_str(&rest[..start]);
         let end = rest[start..].find("-->").expect("closed comment") + start + 3;
@@ -30,6 +109,41 @@ fn main() {
         pending.clear();
         min.push(c);
     }
-    let dest = Path::new(&env::var("OUT_DIR").unwrap()).join("PhoneNumberMetadata.min.xml");
-    fs::write(dest, min).expect("write metadata");
+    min
+}
+
+/// `xml` without any `<name>…</name>` (never nested, never empty-tag).
+fn drop_elements(xml: &str, name: &str) -> String {
+    let (open, close) = (format!("<{name}>"), format!("</{name}>"));
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(start) = rest.find(&open) {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find(&close).expect("closed element") + start + close.len();
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// `(country code, the territory's XML)` for every territory.
+fn territories(xml: &str) -> Vec<(&str, &str)> {
+    xml.match_indices("<territory ")
+        .map(|(start, _)| {
+            let rest = &xml[start..];
+            let open_end = rest.find('>').expect("territory tag");
+            let open = &rest[..open_end];
+            let code = open
+                .split("countryCode=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .expect("countryCode");
+            let len = if open.ends_with('/') {
+                open_end + 1
+            } else {
+                rest.find("</territory>").expect("closed territory") + "</territory>".len()
+            };
+            (code, &rest[..len])
+        })
+        .collect()
 }

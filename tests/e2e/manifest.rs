@@ -130,7 +130,7 @@ fn release_profile_is_size_minded() {
     let text = std::fs::read_to_string(root().join("Cargo.toml")).unwrap();
     let cargo: Value = text.parse().unwrap();
     let p = &cargo["profile"]["release"];
-    assert_eq!(p["opt-level"].as_str(), Some("s"));
+    assert_eq!(p["opt-level"].as_str(), Some("z"));
     assert_eq!(p["lto"].as_bool(), Some(true));
     assert_eq!(p["codegen-units"].as_integer(), Some(1));
     assert_eq!(p["panic"].as_str(), Some("abort"));

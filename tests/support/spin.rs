@@ -50,6 +50,9 @@ pub struct SpinOptions {
     pub runtime_config: Option<PathBuf>,
     /// Further environment of `spin up` (e.g. `SSL_CERT_FILE` for a test CA).
     pub env: BTreeMap<String, String>,
+    /// Another manifest than the workspace's `spin.toml` (a benchmark
+    /// pointing at other builds); still built by `spin build` first.
+    pub manifest: Option<PathBuf>,
 }
 
 pub struct Spin {
@@ -110,7 +113,11 @@ impl Spin {
         let mut cmd = Command::new(spin_bin());
         cmd.arg("up")
             .arg("--from")
-            .arg(super::root().join("spin.toml"))
+            .arg(
+                opts.manifest
+                    .clone()
+                    .unwrap_or_else(|| super::root().join("spin.toml")),
+            )
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
             .arg("--state-dir")

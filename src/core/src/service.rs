@@ -90,7 +90,8 @@ impl Component {
             subtree: false,
         }],
     };
-    /// `POST /v1/phone`.
+    /// `POST /v1/phone` (numbering plans: the `phone` feature).
+    #[cfg(feature = "phone")]
     pub const PHONE: Component = Component {
         name: "phone",
         routes: &[Route {
@@ -173,8 +174,8 @@ fn readyz<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<
 }
 
 fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
-    let doc = crate::api::openapi::document(crate::api::openapi::Flavor::OpenApi31, None);
-    Box::pin(async move { Ok(response::json(http::StatusCode::OK, &doc)) })
+    let doc = crate::api::documents::OPENAPI;
+    Box::pin(async move { Ok(response::json_text(http::StatusCode::OK, doc)) })
 }
 
 fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
@@ -182,8 +183,8 @@ fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a
         .headers()
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok());
-    let doc = crate::api::openapi::document(crate::api::openapi::Flavor::Swagger2, host);
-    Box::pin(async move { Ok(response::json(http::StatusCode::OK, &doc)) })
+    let doc = crate::api::documents::swagger(host);
+    Box::pin(async move { Ok(response::json_text(http::StatusCode::OK, doc)) })
 }
 
 fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {

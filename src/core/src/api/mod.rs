@@ -2,8 +2,10 @@
 //! request ids and JSON responses.
 
 pub mod codes;
+pub mod documents;
 pub mod idempotency;
 pub mod input;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod problem;
 pub mod request_id;

@@ -1,5 +1,7 @@
-//! `GET /v1/openapi.json` (OpenAPI 3.1) and `GET /v1/swagger.json`
-//! (Swagger 2.0, for a Power Automate custom connector), built from one
+//! The generator of `GET /v1/openapi.json` (OpenAPI 3.1) and `GET
+//! /v1/swagger.json` (Swagger 2.0, for a Power Automate custom connector):
+//! native builds only (feature `openapi`); what `meta` serves is its output,
+//! committed and embedded (`super::documents`). Built from one
 //! table of operations. Request bodies are the operations' own input types
 //! (`schemars`), so the documents cannot drift from what the handlers
 //! accept; query parameters are checked against the parsers by tests, and
@@ -9,6 +11,7 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
+use super::documents::{valid_host, DEFAULT_HOST};
 use super::ErrorCode;
 use crate::ops::add_phone::PhoneInput;
 use crate::ops::issue_tap::TapInput;
@@ -650,7 +653,7 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
         }),
         Flavor::Swagger2 => json!({
             "swagger": "2.0", "info": info,
-            "host": host.filter(|h| valid_host(h)).unwrap_or("mfa-recovery.example.com"),
+            "host": host.filter(|h| valid_host(h)).unwrap_or(DEFAULT_HOST),
             "basePath": "/", "schemes": ["https"],
             "consumes": ["application/json"], "produces": ["application/json", "application/problem+json"],
             "paths": paths, "definitions": schemas,
@@ -663,14 +666,6 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
         downgrade(&mut doc);
     }
     doc
-}
-
-/// A `Host` header worth echoing: a hostname or address with an optional port.
-fn valid_host(h: &str) -> bool {
-    !h.is_empty()
-        && h.len() <= 255
-        && h.chars()
-            .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
 }
 
 #[cfg(test)]

@@ -10,8 +10,12 @@ pub type Response = http::Response<Vec<u8>>;
 
 /// A JSON body with the given status.
 pub fn json<T: Serialize>(status: StatusCode, body: &T) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
-    let mut res = Response::new(bytes);
+    json_text(status, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A body that is JSON text already (the embedded API documents).
+pub fn json_text(status: StatusCode, body: impl Into<Vec<u8>>) -> Response {
+    let mut res = Response::new(body.into());
     *res.status_mut() = status;
     res.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

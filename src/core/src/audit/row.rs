@@ -5,7 +5,6 @@
 use std::time::SystemTime;
 
 use serde_json::Value;
-use time::macros::format_description;
 use time::OffsetDateTime;
 
 use super::canonical::canonical_json;
@@ -32,10 +31,7 @@ pub(super) fn missing_table(e: &HostError) -> bool {
 /// the `time` column sorts as text in time order.
 /// `t` must already be in UTC.
 pub(super) fn format_time(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
-    ))
-    .unwrap_or_default()
+    crate::types::utc_millis(t)
 }
 
 pub(super) fn now(t: SystemTime) -> String {

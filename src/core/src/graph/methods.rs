@@ -11,7 +11,8 @@ use crate::types::{encode_segment, UserRef};
 
 /// The method types of API.md `/v1/reset`, named as `methodTypes` names
 /// them (Graph's type name without `AuthenticationMethod`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub enum MethodType {
     Password,

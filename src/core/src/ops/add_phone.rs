@@ -22,7 +22,8 @@ use crate::types::{
     PhoneError, PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification,
 };
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhoneInput {
     pub user: UserRef,

@@ -17,7 +17,8 @@ use crate::graph::methods::MethodType;
 use crate::graph::{tap, GraphError};
 use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TapInput {
     pub user: UserRef,

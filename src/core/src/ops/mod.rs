@@ -1,6 +1,7 @@
 //! One module per operation; each reads parse -> authorize -> act -> respond.
 
 pub mod access;
+#[cfg(feature = "phone")]
 pub mod add_phone;
 pub mod diagnose;
 pub mod failures;

@@ -33,7 +33,8 @@ use crate::graph::methods::{self, Method, MethodType};
 use crate::graph::{BatchRequest, GraphError, GraphResponse};
 use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
 
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResetInput {
     pub user: UserRef,

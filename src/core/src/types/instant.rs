@@ -21,11 +21,7 @@ impl Instant {
 
     /// `2026-11-23T08:00:00Z`: whole seconds, UTC, as Graph's examples.
     pub fn to_rfc3339(self) -> String {
-        self.0
-            .replace_nanosecond(0)
-            .unwrap_or(self.0)
-            .format(&Rfc3339)
-            .unwrap_or_default()
+        super::time::utc_seconds(self.0.replace_nanosecond(0).unwrap_or(self.0))
     }
 
     pub fn plus_minutes(self, minutes: u32) -> Instant {
@@ -41,6 +37,7 @@ impl Instant {
     }
 }
 
+#[cfg(feature = "openapi")]
 impl schemars::JsonSchema for Instant {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Instant".into()

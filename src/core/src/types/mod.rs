@@ -2,8 +2,11 @@
 
 mod instant;
 pub mod lookback;
+#[cfg(feature = "phone")]
 mod numbering_plan;
+#[cfg(feature = "phone")]
 mod phone;
+mod phone_type;
 mod scope;
 mod secret;
 mod text;
@@ -12,10 +15,13 @@ mod user_ref;
 mod verification;
 
 pub use instant::Instant;
-pub use phone::{PhoneError, PhoneNumber, PhoneType};
+#[cfg(feature = "phone")]
+pub use phone::{PhoneError, PhoneNumber};
+pub use phone_type::PhoneType;
 pub use scope::{Scope, UnknownScope};
 pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
+pub(crate) use time::utc_millis;
 pub use time::{rfc3339, unix_secs};
 pub use user_ref::{encode_segment, is_guid, UserRef, UserRefError};
 pub use verification::{Verification, VerificationMethod};

@@ -7,26 +7,7 @@ use std::fmt;
 
 use phonenumber::{ParseError, Type};
 
-/// Graph's `phoneType` (FACTS §5): only an office phone has an extension.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum PhoneType {
-    Mobile,
-    AlternateMobile,
-    Office,
-}
-
-impl PhoneType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhoneType::Mobile => "mobile",
-            PhoneType::AlternateMobile => "alternateMobile",
-            PhoneType::Office => "office",
-        }
-    }
-}
+pub use super::phone_type::PhoneType;
 
 /// Why a number was refused; the text goes into `invalid_phone_number`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -51,6 +51,7 @@ macro_rules! bounded_text {
             }
         }
 
+        #[cfg(feature = "openapi")]
         impl schemars::JsonSchema for $name {
             fn schema_name() -> std::borrow::Cow<'static, str> {
                 stringify!($name).into()

@@ -49,6 +49,7 @@ fn upn_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "'.-_!#^~$".contains(c)
 }
 
+#[cfg(feature = "openapi")]
 impl schemars::JsonSchema for UserRef {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "UserRef".into()

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::text::bounded;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum VerificationMethod {
     Callback,
@@ -18,7 +19,8 @@ pub enum VerificationMethod {
 }
 
 /// How the helpdesk confirmed the caller is the user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Verification {
     pub method: VerificationMethod,
@@ -27,14 +29,14 @@ pub struct Verification {
         skip_serializing_if = "Option::is_none",
         deserialize_with = "reference"
     )]
-    #[schemars(length(min = 1, max = 200))]
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 200)))]
     pub reference: Option<String>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         deserialize_with = "verified_by"
     )]
-    #[schemars(length(min = 1, max = 128))]
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128)))]
     pub verified_by: Option<String>,
 }
 
