@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use mfa_tests::{demo, fixture_user, Stack, Traffic};
+use mfa_tests::{copy_methods, demo, fixture_user, Stack, Traffic};
 use serde_json::{json, Value};
 
 const ALICE: &str = "alice@contoso.com";
@@ -33,26 +33,7 @@ const TYPES: [&str; 8] = [
 
 /// Gives Bob the first `n` of Alice's methods and her default.
 fn seed_bob(f: &mut Value, n: usize) {
-    let alice = fixture_user(f, ALICE).clone();
-    let picked: Vec<Value> = TYPES[..n]
-        .iter()
-        .map(|t| {
-            let (name, phone) = t.split_once(':').map_or((*t, None), |(a, b)| (a, Some(b)));
-            let odata = format!("#microsoft.graph.{name}AuthenticationMethod");
-            alice["methods"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|m| m["@odata.type"] == odata && phone.is_none_or(|p| m["phoneType"] == p))
-                .unwrap_or_else(|| panic!("alice has no {t}"))
-                .clone()
-        })
-        .collect();
-    let bob = fixture_user(f, BOB);
-    let mut all = bob["methods"].as_array().cloned().unwrap_or_default();
-    all.extend(picked);
-    bob["methods"] = Value::Array(all);
-    bob["defaultMethodId"] = alice["defaultMethodId"].clone();
+    copy_methods(f, ALICE, BOB, &TYPES[..n]);
 }
 
 fn post(stack: &Stack, body: Value) -> (u16, Value, Duration) {

@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use mfa_tests::{demo, fixture_user, Stack, Traffic};
+use mfa_tests::{copy_methods, demo, Stack, Traffic};
 use serde_json::{json, Value};
 
 const BOB: &str = "bob@contoso.com";
@@ -29,42 +29,11 @@ const TYPES: [&str; 12] = [
     "hardwareOath",
 ];
 
-fn odata(t: &str) -> String {
-    let name = t.split(':').next().unwrap();
-    if name == "external" {
-        "#microsoft.graph.externalAuthenticationMethod".into()
-    } else {
-        format!("#microsoft.graph.{name}AuthenticationMethod")
-    }
-}
-
 /// Gives Bob the first `n` of Alice's methods (and her default).
 fn seed_bob(stack: &Stack, n: usize) {
-    stack.sim.reseed(|f| {
-        let alice = fixture_user(f, "alice@contoso.com").clone();
-        let methods: Vec<Value> = TYPES[..n]
-            .iter()
-            .map(|t| {
-                let phone = t.split(':').nth(1);
-                alice["methods"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .find(|m| {
-                        m["@odata.type"] == odata(t) && phone.is_none_or(|p| m["phoneType"] == p)
-                    })
-                    .unwrap_or_else(|| panic!("alice has no {t}"))
-                    .clone()
-            })
-            .collect();
-        let bob = fixture_user(f, BOB);
-        let mut all = bob["methods"].as_array().cloned().unwrap_or_default();
-        all.extend(methods);
-        bob["methods"] = Value::Array(all);
-        if n > 0 {
-            bob["defaultMethodId"] = alice["defaultMethodId"].clone();
-        }
-    });
+    stack
+        .sim
+        .reseed(|f| copy_methods(f, "alice@contoso.com", BOB, &TYPES[..n]));
 }
 
 fn post(stack: &Stack, path: &str, body: Value) -> (u16, Value, Duration) {

@@ -12,7 +12,7 @@ mod sim;
 mod spin;
 
 pub use http::{Client, Reply};
-pub use sim::{fixture_user, Sim, Traffic};
+pub use sim::{copy_methods, fixture_user, Sim, Traffic};
 pub use spin::{build_once, spin_bin, Spin, SpinOptions};
 
 use std::path::{Path, PathBuf};

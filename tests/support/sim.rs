@@ -184,6 +184,36 @@ pub fn fixture_user<'a>(fixture: &'a mut Value, upn: &str) -> &'a mut Value {
         .unwrap_or_else(|| panic!("no {upn} in the fixture"))
 }
 
+/// Gives `to` copies of `from`'s methods of the given types (`fido2`,
+/// `phone:mobile`, ...) and `from`'s default method id: a user with exactly
+/// the methods a benchmark or test wants.
+pub fn copy_methods(fixture: &mut Value, from: &str, to: &str, types: &[&str]) {
+    let source = fixture_user(fixture, from).clone();
+    let odata = |name: &str| format!("#microsoft.graph.{name}AuthenticationMethod");
+    let picked: Vec<Value> = types
+        .iter()
+        .map(|t| {
+            let (name, phone) = t.split_once(':').map_or((*t, None), |(a, b)| (a, Some(b)));
+            source["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| {
+                    m["@odata.type"] == odata(name) && phone.is_none_or(|p| m["phoneType"] == p)
+                })
+                .unwrap_or_else(|| panic!("{from} has no {t}"))
+                .clone()
+        })
+        .collect();
+    let user = fixture_user(fixture, to);
+    let mut all = user["methods"].as_array().cloned().unwrap_or_default();
+    all.extend(picked);
+    user["methods"] = Value::Array(all);
+    if !types.is_empty() {
+        user["defaultMethodId"] = source["defaultMethodId"].clone();
+    }
+}
+
 /// The longest chain of requests each sent after the previous one was
 /// answered (graph-sim's `seq` and `answeredSeq`): what a caller waits for
 /// when every round trip costs the same. Requests sent together count once.
