@@ -248,16 +248,21 @@ impl Aggregate {
             .into_values()
             .filter(|u| u.failures >= min)
             .collect();
-        v.sort_by(|a, b| {
-            b.failures.cmp(&a.failures).then_with(|| {
-                a.user
-                    .user_principal_name
-                    .to_lowercase()
-                    .cmp(&b.user.user_principal_name.to_lowercase())
-            })
-        });
+        sort(&mut v);
         v
     }
+}
+
+/// The answer's order: most failures first, then UPN.
+pub fn sort(v: &mut [UserFailures]) {
+    v.sort_by(|a, b| {
+        b.failures.cmp(&a.failures).then_with(|| {
+            a.user
+                .user_principal_name
+                .to_lowercase()
+                .cmp(&b.user.user_principal_name.to_lowercase())
+        })
+    });
 }
 
 #[cfg(test)]

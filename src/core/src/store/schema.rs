@@ -85,9 +85,16 @@ const AUDIT_V3: &[&str] = &[
 ];
 
 /// Ordered migrations; a migration is never edited once shipped.
-const MIGRATIONS: &[(i64, &[&str])] = &[(1, AUDIT_V1), (2, AUDIT_V2), (3, AUDIT_V3)];
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (1, AUDIT_V1),
+    (2, AUDIT_V2),
+    (3, AUDIT_V3),
+    // The failures store (`store::failures`), which also creates its own
+    // tables when it finds them missing.
+    (4, super::failures::SCHEMA),
+];
 
-pub const CURRENT_VERSION: i64 = 3;
+pub const CURRENT_VERSION: i64 = 4;
 
 /// Brings the database to [`CURRENT_VERSION`]; returns the version found.
 pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {
