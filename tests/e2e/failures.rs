@@ -302,3 +302,249 @@ fn a_tenant_without_p1_is_409_premium_license_required() {
         "Authentication_RequestFromNonPremiumTenantOrB2CTenant"
     );
 }
+
+fn refresh(app: &Spin) -> Reply {
+    common::post(
+        app,
+        "/v1/failures/refresh",
+        demo::reader_key(),
+        &json!({}),
+        &[],
+    )
+}
+
+fn counts(b: &Value) -> HashMap<String, u64> {
+    b["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["user"]["id"].as_str().unwrap().to_string(),
+                u["failures"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A log too big for one request under the reports throttle: each call
+/// stores what it read, the next resumes where it stopped, and once the
+/// window is read the answer comes from the store without Graph.
+#[test]
+fn a_busy_log_is_read_across_calls_then_answered_from_the_store() {
+    let (sim, app) = stack(&[]);
+    sim.reseed(|f| {
+        let g = &mut f["signIns"]["generate"];
+        g["count"] = json!(5500);
+        g["days"] = json!(9);
+        g["errorCodes"] = json!([{ "code": 500121, "weight": 1 }]);
+        // Three requests per minute of the sim clock: a call reads three pages.
+        f["throttle"] = json!({ "reportsMaxRequests": 3, "reportsWindowSeconds": 60 });
+    });
+    let q = "/v1/failures?since=P10D";
+    let first = get(&app, q, &[]);
+    assert_eq!(first.status, 200, "{}", first.body);
+    let b = first.json();
+    assert_eq!(
+        (b["truncated"].clone(), b["source"].clone()),
+        (json!(true), json!("store"))
+    );
+    assert_eq!(b["pagesRead"], 3);
+    // Newest first: what was read ends at `until`.
+    let cov = b["coverage"].as_array().unwrap();
+    assert_eq!(cov.len(), 1, "{cov:?}");
+    assert_eq!(cov[0]["until"], b["until"]);
+    assert!(cov[0]["since"].as_str().unwrap() > b["since"].as_str().unwrap());
+
+    let mut last = b;
+    let mut calls = 1;
+    while last["truncated"] == true {
+        assert!(calls < 5, "not complete after {calls} calls: {last}");
+        sim.advance_clock(61);
+        let r = get(&app, q, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        last = r.json();
+        calls += 1;
+    }
+    // 5,500 events are six pages: two calls of three (the second skips the
+    // newest read, stored seconds ago, and spends its three on the gap).
+    assert_eq!(calls, 2);
+    assert_eq!(
+        last["coverage"],
+        json!([{ "since": last["since"], "until": last["until"] }])
+    );
+    let want = expected(
+        &sim,
+        last["since"].as_str().unwrap(),
+        last["until"].as_str().unwrap(),
+        &[500121],
+    );
+    assert_eq!(counts(&last), want);
+    assert_eq!(
+        last["scannedEvents"].as_u64().unwrap(),
+        want.values().sum::<u64>()
+    );
+    // No page was read twice: every request was a page the store lacked.
+    let pages = sign_in_requests(&sim);
+    assert!(
+        pages.iter().filter(|p| p["status"] == 200).count() <= 6,
+        "{}",
+        pages.len()
+    );
+
+    // Complete and just read: the answer needs no Graph call at all.
+    sim.clear_requests();
+    let again = get(&app, q, &[]).json();
+    assert_eq!(sign_in_requests(&sim), Vec::<Value>::new());
+    assert_eq!(
+        (again["truncated"].clone(), again["pagesRead"].clone()),
+        (json!(false), json!(0))
+    );
+    assert_eq!(counts(&again), want);
+    // A narrower window and a minimum come from the same store.
+    let day = get(&app, "/v1/failures?since=P1D&minFailures=2", &[]).json();
+    let want_day = expected(
+        &sim,
+        day["since"].as_str().unwrap(),
+        day["until"].as_str().unwrap(),
+        &[500121],
+    );
+    let want_day: HashMap<String, u64> = want_day.into_iter().filter(|(_, n)| *n >= 2).collect();
+    assert_eq!(counts(&day), want_day);
+    assert_eq!(sign_in_requests(&sim), Vec::<Value>::new());
+}
+
+/// `POST /v1/failures/refresh` reads for a scheduler; a sign-in that
+/// reaches the log late is picked up by the next refresh's overlap and
+/// counted once.
+#[test]
+fn refresh_fills_the_store_and_catches_late_sign_ins_once() {
+    let (sim, app) = stack(&[]);
+    let bob = "48b85567-7c29-53ed-b888-e7aef7ddc561";
+    sim.reseed(|f| {
+        f["signIns"]["ingestionDelaySeconds"] = json!(180);
+        let events = f["signIns"]["events"].as_array_mut().unwrap();
+        events.push(json!({ "userId": bob, "createdDateTime": "now-2m",
+            "status": { "errorCode": 500121, "failureReason": "late", "additionalDetails": null } }));
+    });
+    let r = refresh(&app);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!(
+        (b["truncated"].clone(), b["busy"].clone()),
+        (json!(false), json!(false))
+    );
+    assert_eq!(b["errorCodes"], json!([500121]));
+    assert_eq!(b["coverage"].as_array().unwrap().len(), 1);
+    assert_eq!(b["newEvents"], b["scannedEvents"]);
+    let q = "/v1/failures?since=P10D";
+    sim.clear_requests();
+    let before = get(&app, q, &[]).json();
+    assert_eq!(
+        sign_in_requests(&sim),
+        Vec::<Value>::new(),
+        "answered from the store"
+    );
+    let visible = expected(
+        &sim,
+        before["since"].as_str().unwrap(),
+        before["until"].as_str().unwrap(),
+        &[500121],
+    );
+    // The state lists the late event already; Graph did not, yet.
+    assert_eq!(counts(&before)[bob] + 1, visible[bob]);
+
+    sim.advance_clock(181);
+    let again = refresh(&app).json();
+    assert_eq!(again["newEvents"], 1, "{again}");
+    assert!(again["scannedEvents"].as_u64().unwrap() >= 1);
+    let after = get(&app, q, &[]).json();
+    assert_eq!(counts(&after)[bob], visible[bob]);
+    let bob_row = after["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["user"]["id"] == bob)
+        .unwrap()
+        .clone();
+    assert!(bob_row["failureReasons"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("late")));
+    // Read twice, counted once.
+    let third = refresh(&app).json();
+    assert_eq!(third["newEvents"], 0);
+    assert_eq!(counts(&get(&app, q, &[]).json())[bob], visible[bob]);
+
+    // The refresh takes no parameters and needs a key.
+    let r = common::post(
+        &app,
+        "/v1/failures/refresh?since=P1D",
+        demo::reader_key(),
+        &json!({}),
+        &[],
+    );
+    common::assert_refused(&r, 400, "unknown_field", "since", "refresh?since");
+    assert_eq!(
+        app.client()
+            .send("POST", "/v1/failures/refresh", &[], Some("{}".into()))
+            .status,
+        401
+    );
+    let auth = format!("Bearer {}", demo::reader_key());
+    let r = app.client().send(
+        "GET",
+        "/v1/failures/refresh",
+        &[("authorization", auth.as_str())],
+        None,
+    );
+    assert_eq!(r.status, 405);
+}
+
+/// Two refreshes at once: one reads, the other says so and reads nothing.
+#[test]
+fn concurrent_refreshes_read_each_page_once() {
+    let (sim, app) = stack(&[]);
+    sim.latency(700);
+    let (a, b) = std::thread::scope(|s| {
+        let a = s.spawn(|| refresh(&app));
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let b = s.spawn(|| refresh(&app));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!((a.status, b.status), (200, 200), "{} {}", a.body, b.body);
+    let (a, b) = (a.json(), b.json());
+    let busy: Vec<bool> = [&a, &b].iter().map(|r| r["busy"] == true).collect();
+    assert_eq!(busy, [false, true], "{a} {b}");
+    assert_eq!(b["pagesRead"], 0);
+    let firsts = sign_in_requests(&sim)
+        .iter()
+        .filter(|r| !r["query"].as_str().unwrap_or("").contains("skiptoken"))
+        .count();
+    assert_eq!(firsts, 1, "one reader asked Graph");
+}
+
+/// A page after the first slower than what is left of the budget: what
+/// was read, `truncated`, not a 502.
+#[test]
+fn a_slow_later_page_truncates_instead_of_failing() {
+    let (sim, app) = stack(&[]);
+    sim.reseed(|f| {
+        f["signIns"]["generate"]["count"] = json!(3000);
+        f["signIns"]["generate"]["days"] = json!(9);
+    });
+    sim.fault(
+        json!({ "pathPattern": "^/v1\\.0/auditLogs/signIns$", "latencyMs": 30000, "skip": 1 }),
+    );
+    let all = "/v1/failures?since=P10D&errorCodes=500121,50074,50076,53003,50053,50126";
+    let r = get(&app, all, &[]);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let b = r.json();
+    assert_eq!(
+        (b["truncated"].clone(), b["pagesRead"].clone()),
+        (json!(true), json!(1))
+    );
+    assert_eq!(b["scannedEvents"], 1000);
+    assert_eq!(b["source"], "graph");
+    assert_eq!(b["coverage"].as_array().unwrap().len(), 1);
+}

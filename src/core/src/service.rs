@@ -102,15 +102,23 @@ impl Component {
         }],
     };
 
-    /// `GET /v1/failures`.
+    /// `GET /v1/failures`, `POST /v1/failures/refresh`.
     pub const FAILURES: Component = Component {
         name: "failures",
-        routes: &[Route {
-            path: "/v1/failures",
-            methods: &[Method::GET],
-            handler: failures,
-            subtree: false,
-        }],
+        routes: &[
+            Route {
+                path: "/v1/failures",
+                methods: &[Method::GET],
+                handler: failures,
+                subtree: false,
+            },
+            Route {
+                path: "/v1/failures/refresh",
+                methods: &[Method::POST],
+                handler: failures_refresh,
+                subtree: false,
+            },
+        ],
     };
     /// `GET /v1/diagnose`.
     pub const DIAGNOSE: Component = Component {
@@ -193,6 +201,10 @@ fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'
 
 fn failures<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
     Box::pin(ops::failures::serve(req, host, id))
+}
+
+fn failures_refresh<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+    Box::pin(ops::failures::refresh(req, host, id))
 }
 
 fn diagnose<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {

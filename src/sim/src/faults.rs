@@ -18,6 +18,10 @@ pub struct Fault {
     pub retry_after: Option<u64>,
     #[serde(default = "one")]
     pub count: u32,
+    /// Matching requests let through untouched before the fault applies
+    /// (e.g. `1`: the second page of a list is slow, not the first).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub skip: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -38,6 +42,10 @@ pub struct Fault {
 
 fn one() -> u32 {
     1
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Fault {
@@ -91,6 +99,10 @@ impl Fault {
 /// Takes one use of the first matching fault, dropping it when used up.
 pub fn take(faults: &mut Vec<Fault>, method: &str, path: &str) -> Option<Fault> {
     let i = faults.iter().position(|f| f.matches(method, path))?;
+    if faults[i].skip > 0 {
+        faults[i].skip -= 1;
+        return None;
+    }
     let f = faults[i].clone();
     faults[i].count -= 1;
     if faults[i].count == 0 {

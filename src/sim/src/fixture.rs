@@ -172,9 +172,13 @@ fn generate_sign_ins(
             "apps",
             "ipAddresses",
             "errorCodes",
+            "burst",
         ],
         "signIns.generate",
     )?;
+    // Failing users retry: `burst` sign-ins in a row share a user, an app
+    // and an address within ten minutes (1: every sign-in independent).
+    let burst = gen.get("burst").and_then(Value::as_u64).unwrap_or(1).max(1);
     let count = gen.get("count").and_then(Value::as_u64).unwrap_or(200);
     let days = gen.get("days").and_then(Value::as_u64).unwrap_or(10).max(1);
     let mut rng = Rng(gen.get("seed").and_then(Value::as_u64).unwrap_or(1));
@@ -198,8 +202,14 @@ fn generate_sign_ins(
         .collect();
     let total_weight: u64 = codes.iter().map(|c| c.1).sum();
     let mut out = Vec::new();
-    for _ in 0..count {
-        let uid = &ids[rng.below(ids.len() as u64) as usize];
+    let (mut uid, mut base, mut app, mut ip) = (&ids[0], 0u64, 0usize, 0usize);
+    for i in 0..count {
+        if i % burst == 0 {
+            uid = &ids[rng.below(ids.len() as u64) as usize];
+            base = rng.below(days * 86400);
+            app = rng.below(apps.len().max(1) as u64) as usize;
+            ip = rng.below(ips.len().max(1) as u64) as usize;
+        }
         let mut pick = rng.below(total_weight.max(1));
         let mut code = 0;
         for (c, w) in &codes {
@@ -209,7 +219,11 @@ fn generate_sign_ins(
             }
             pick -= w;
         }
-        let secs_ago = rng.below(days * 86400);
+        let secs_ago = if burst == 1 {
+            rng.below(days * 86400)
+        } else {
+            (base + rng.below(600)).min(days * 86400 - 1)
+        };
         let micros = rng.below(1_000_000) as i64;
         let t =
             now - time::Duration::seconds(secs_ago as i64) - time::Duration::microseconds(micros);
@@ -221,15 +235,21 @@ fn generate_sign_ins(
             json!({"errorCode": code, "failureReason": failure_reason(code), "additionalDetails": null}),
         );
         if !apps.is_empty() {
-            let a = apps[rng.below(apps.len() as u64) as usize];
+            let a = apps[if burst == 1 {
+                rng.below(apps.len() as u64) as usize
+            } else {
+                app
+            }];
             ev.insert("appId".into(), a["appId"].clone());
             ev.insert("appDisplayName".into(), a["appDisplayName"].clone());
         }
         if !ips.is_empty() {
-            ev.insert(
-                "ipAddress".into(),
-                ips[rng.below(ips.len() as u64) as usize].clone(),
-            );
+            let i = if burst == 1 {
+                rng.below(ips.len() as u64) as usize
+            } else {
+                ip
+            };
+            ev.insert("ipAddress".into(), ips[i].clone());
         }
         sign_in_defaults(users, &mut ev, &mut rng, tenant_id)?;
         out.push(Value::Object(ev));
@@ -760,7 +780,16 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
 
     let si = root.get("signIns").cloned().unwrap_or(json!({}));
     let si = obj(&si, "signIns")?;
-    only(si, &["generate", "events"], "signIns")?;
+    only(
+        si,
+        &["generate", "events", "ingestionDelaySeconds"],
+        "signIns",
+    )?;
+    let sign_in_delay_secs = si
+        .get("ingestionDelaySeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .max(0);
     let mut sign_ins = match si.get("generate") {
         Some(g) => generate_sign_ins(obj(g, "signIns.generate")?, &users, now, &tenant.id)?,
         None => Vec::new(),
@@ -810,6 +839,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         policy,
         configurations,
         sign_ins,
+        sign_in_delay_secs,
         sign_in_matches: None,
         sent_mail: Vec::new(),
         tokens: HashMap::new(),

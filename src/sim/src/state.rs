@@ -306,6 +306,11 @@ pub struct State {
     pub configurations: Vec<Value>,
     /// Newest first.
     pub sign_ins: Vec<Value>,
+    /// How long after `createdDateTime` a sign-in is listed: Entra's
+    /// reporting latency (95 % within 2 minutes, 99 % within 5; "up to two
+    /// hours" in the portal: reference-reports-latencies, MS Learn
+    /// "Analyze and investigate sign-in logs").
+    pub sign_in_delay_secs: i64,
     /// The sign-ins one query matched (key: the query without
     /// `$skiptoken`, and the minute): paging through 200,000 events filters
     /// them once, as Graph's paging serves one consistent result.

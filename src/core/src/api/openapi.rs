@@ -155,7 +155,25 @@ fn failures_ok() -> Value {
             "user": user(), "failures": { "type": "integer" },
             "firstFailureDateTime": { "type": "string" }, "lastFailureDateTime": { "type": "string" },
             "errorCodes": { "type": "object", "additionalProperties": { "type": "integer" } },
-            "failureReasons": strings(), "apps": strings(), "ipAddresses": strings() })) } }))
+            "failureReasons": strings(), "apps": strings(), "ipAddresses": strings() })) },
+        "coverage": coverage(), "source": { "type": "string", "enum": ["store", "graph"] } }))
+}
+
+/// The time ranges read completely.
+fn coverage() -> Value {
+    json!({ "type": "array", "items": object(json!({
+        "since": { "type": "string", "format": "date-time" },
+        "until": { "type": "string", "format": "date-time" } })) })
+}
+
+fn failures_refresh_ok() -> Value {
+    object(json!({
+        "since": { "type": "string", "format": "date-time" },
+        "until": { "type": "string", "format": "date-time" },
+        "errorCodes": { "type": "array", "items": { "type": "integer" } },
+        "coverage": coverage(), "truncated": { "type": "boolean" },
+        "pagesRead": { "type": "integer" }, "scannedEvents": { "type": "integer" },
+        "newEvents": { "type": "integer" }, "busy": { "type": "boolean" } }))
 }
 
 fn diagnose_ok() -> Value {
@@ -333,6 +351,14 @@ const OPERATIONS: &[Operation] = &[
         description: "Sign-in failures per user from the sign-in logs (Entra ID P1/P2), sorted by failures, as JSON or CSV.",
         auth: Auth::Key("failures:read"), body: None, path_params: &[], query: FAILURES_QUERY,
         ok_status: 200, ok: failures_ok, csv: true,
+        errors: &[ErrorCode::PremiumLicenseRequired],
+    },
+    Operation {
+        method: "post", path: "/v1/failures/refresh", id: "RefreshMfaFailures",
+        summary: "Read new sign-in failures into the store",
+        description: "For a scheduler: reads the sign-ins the failures store does not have yet (the newest since its watermark, re-reading two hours for late arrivals, then the oldest unread part of the last 30 days) within one request's budget, and says how much of the 30 days is stored. Answers nothing about users.",
+        auth: Auth::Key("failures:read"), body: None, path_params: &[], query: &[],
+        ok_status: 200, ok: failures_refresh_ok, csv: false,
         errors: &[ErrorCode::PremiumLicenseRequired],
     },
     Operation {

@@ -129,7 +129,11 @@ pub async fn fold_pages(
                 agg.add_page(page_items(&page.body));
                 next = super::client::next_link(&page.body);
             }
-            Err(super::GraphError::Throttled { .. }) => return Ok((pages, true)),
+            // Out of time after a page: throttled past the budget, or a
+            // page slower than what was left of it.
+            Err(super::GraphError::Throttled { .. } | super::GraphError::Unreachable(_)) => {
+                return Ok((pages, true))
+            }
             Err(e) => return Err(e),
         }
     }

@@ -32,6 +32,11 @@ impl Instant {
         Instant(self.0 - time::Duration::seconds(seconds))
     }
 
+    /// A Unix second; out of range clamps to the epoch.
+    pub fn from_unix(secs: i64) -> Instant {
+        Instant(OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH))
+    }
+
     pub fn unix(self) -> i64 {
         self.0.unix_timestamp()
     }

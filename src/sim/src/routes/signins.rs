@@ -74,16 +74,18 @@ fn licence(cx: &Ctx) -> GraphResult<()> {
     }
 }
 
-/// Indices of the sign-ins inside the retention window.
+/// Indices of the sign-ins inside the retention window that have reached
+/// the log (`signIns.ingestionDelaySeconds` after they happened).
 fn retained(st: &State) -> Vec<usize> {
     let now = st.now();
     let cutoff = now - time::Duration::days(st.tenant.sign_in_retention_days);
+    let arrived = now - time::Duration::seconds(st.sign_in_delay_secs);
     (0..st.sign_ins.len())
         .filter(|&i| {
             st.sign_ins[i]["createdDateTime"]
                 .as_str()
                 .and_then(clock::parse)
-                .is_some_and(|t| t >= cutoff && t <= now)
+                .is_some_and(|t| t >= cutoff && t <= arrived)
         })
         .collect()
 }

@@ -41,6 +41,12 @@ fn faults_apply_count_times_then_clear() {
     }
     s.get(&path).expect(200, "");
     assert_eq!(s.control("GET", "/_sim/faults", None).body, json!([]));
+    // `skip`: the first matching requests pass untouched, then the fault.
+    s.fault(json!({"pathPattern": format!("^/v1\\.0/users/{ALICE}$"), "status": 503, "skip": 2}));
+    s.get(&path).expect(200, "");
+    s.get(&path).expect(200, "");
+    s.get(&path).expect(503, "ServiceUnavailable");
+    s.get(&path).expect(200, "");
     // Method filter and explicit code.
     s.fault(json!({"pathPattern": "revokeSignInSessions", "method": "POST", "status": 429, "errorCode": "TooManyRequests", "retryAfter": 5, "count": 1}));
     s.get(&path).expect(200, "");
