@@ -37,9 +37,15 @@ impl Reply {
 
 impl Client {
     pub fn new(base: impl Into<String>) -> Client {
+        Client::with_timeout(base, Duration::from_secs(60))
+    }
+
+    /// A client that waits up to `timeout` for a whole exchange (seeding a
+    /// simulator with a million sign-ins takes minutes).
+    pub fn with_timeout(base: impl Into<String>, timeout: Duration) -> Client {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
+            .timeout_global(Some(timeout))
             .build();
         Client {
             agent: ureq::Agent::new_with_config(config),

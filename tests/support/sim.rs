@@ -138,7 +138,8 @@ impl Sim {
         let mut f: Value =
             serde_json::from_str(&std::fs::read_to_string(crate::demo_fixture()).unwrap()).unwrap();
         edit(&mut f);
-        let r = self.client.post_json("/_sim/reset", &f, &[]);
+        let seeding = Client::with_timeout(self.url(), std::time::Duration::from_secs(1800));
+        let r = seeding.post_json("/_sim/reset", &f, &[]);
         assert_eq!(r.status, 200, "{}", r.body);
     }
 

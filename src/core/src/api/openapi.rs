@@ -173,7 +173,8 @@ fn failures_refresh_ok() -> Value {
         "errorCodes": { "type": "array", "items": { "type": "integer" } },
         "coverage": coverage(), "truncated": { "type": "boolean" },
         "pagesRead": { "type": "integer" }, "scannedEvents": { "type": "integer" },
-        "newEvents": { "type": "integer" }, "busy": { "type": "boolean" } }))
+        "newEvents": { "type": "integer" }, "busy": { "type": "boolean" },
+        "reread": { "type": "boolean" } }))
 }
 
 fn diagnose_ok() -> Value {

@@ -283,6 +283,10 @@ pub fn coverage(db: &dyn Database) -> Result<Vec<Range>, HostError> {
 pub struct Ingested {
     /// Events new to the store (the rest had been read before).
     pub new: u64,
+    /// A sign-in the store holds came back with another time: the log is
+    /// not the one the store read (a sign-in never moves in a real
+    /// tenant; a test tenant that was reset does that).
+    pub rewritten: bool,
 }
 
 /// Stores one page's failures and, in the same transaction, the range the
@@ -294,7 +298,7 @@ pub fn ingest(
 ) -> Result<Ingested, HostError> {
     write(db, || {
         let keys = upsert_users(db, events)?;
-        let fresh = insert_events(db, events, &keys)?;
+        let (fresh, rewritten) = insert_events(db, events, &keys)?;
         let new: Vec<&Event> = events
             .iter()
             .filter(|e| fresh.contains(&e.digest))
@@ -311,6 +315,7 @@ pub fn ingest(
         }
         Ok(Ingested {
             new: new.len() as u64,
+            rewritten,
         })
     })
 }
@@ -364,13 +369,15 @@ fn upsert_users(db: &dyn Database, events: &[Event]) -> Result<HashMap<String, i
     Ok(keys)
 }
 
-/// Inserts the events not stored yet; returns the digests it inserted.
+/// Inserts the events not stored yet; returns the digests it inserted, and
+/// whether a stored one came back with another time.
 fn insert_events(
     db: &dyn Database,
     events: &[Event],
     keys: &HashMap<String, i64>,
-) -> Result<BTreeSet<i64>, HostError> {
+) -> Result<(BTreeSet<i64>, bool), HostError> {
     let mut fresh = BTreeSet::new();
+    let mut rewritten = false;
     // A digest twice in one page (Graph repeating an item across a page
     // boundary) is one event.
     let mut unique: Vec<&Event> = Vec::with_capacity(events.len());
@@ -381,8 +388,12 @@ fn insert_events(
         }
     }
     for chunk in unique.chunks(CHUNK) {
+        // RETURNING gives the rows inserted, and (through the no-op
+        // update) a stored row whose time differs, with the stored time.
         let sql = format!(
-            "INSERT OR IGNORE INTO failure_events (event, user_key, at, raw, code) VALUES {} RETURNING event",
+            "INSERT INTO failure_events (event, user_key, at, raw, code) VALUES {}
+             ON CONFLICT (event) DO UPDATE SET at = at WHERE at != excluded.at
+             RETURNING event, at",
             placeholders(chunk.len(), 5)
         );
         let mut params = Vec::with_capacity(chunk.len() * 5);
@@ -395,11 +406,60 @@ fn insert_events(
             params.push(SqlValue::Text(e.raw.clone()));
             params.push(SqlValue::Integer(e.code));
         }
+        let ticks: HashMap<i64, i64> = chunk.iter().map(|e| (e.digest, e.ticks)).collect();
         for row in db.execute(&sql, &params)? {
-            fresh.insert(int(&row[0]));
+            let digest = int(&row[0]);
+            if ticks.get(&digest) == Some(&int(&row[1])) {
+                fresh.insert(digest);
+            } else {
+                rewritten = true;
+            }
         }
     }
-    Ok(fresh)
+    Ok((fresh, rewritten))
+}
+
+/// The sign-ins stored between two instants (Unix seconds, inclusive).
+pub fn stored_between(db: &dyn Database, since: i64, until: i64) -> Result<Vec<i64>, HostError> {
+    let rows = db.execute(
+        "SELECT event FROM failure_events WHERE at >= ? AND at < ?",
+        &[
+            SqlValue::Integer(since.saturating_mul(TICKS_PER_SEC)),
+            SqlValue::Integer(until.saturating_mul(TICKS_PER_SEC).saturating_add(1)),
+        ],
+    )?;
+    Ok(rows.iter().map(|r| int(&r[0])).collect())
+}
+
+/// The time (Unix seconds, rounded down) of the `n`th newest sign-in stored
+/// at or before `until`; `None` when fewer are stored.
+pub fn nth_newest(db: &dyn Database, until: i64, n: u32) -> Result<Option<i64>, HostError> {
+    read(db, || {
+        let rows = db.execute(
+            "SELECT at FROM failure_events WHERE at < ? ORDER BY at DESC LIMIT 1 OFFSET ?",
+            &[
+                SqlValue::Integer(until.saturating_mul(TICKS_PER_SEC).saturating_add(1)),
+                SqlValue::Integer(i64::from(n.saturating_sub(1))),
+            ],
+        )?;
+        Ok(rows.first().map(|r| int(&r[0]).div_euclid(TICKS_PER_SEC)))
+    })
+}
+
+/// Forgets every sign-in and range read (the user names stay): what is
+/// stored no longer matches the log.
+pub fn forget(db: &dyn Database) -> Result<(), HostError> {
+    write(db, || {
+        for table in [
+            "failure_events",
+            "failure_hours",
+            "failure_details",
+            "failure_coverage",
+        ] {
+            db.execute(&format!("DELETE FROM {table}"), &[])?;
+        }
+        Ok(())
+    })
 }
 
 #[derive(Default)]
@@ -730,6 +790,37 @@ mod tests {
         assert_eq!(v[0].ip_addresses.len(), 2);
         assert_eq!(v[0].user.user_principal_name, "u1@c.com");
         assert_eq!(v[1].error_codes["500121"], 1);
+    }
+
+    #[test]
+    fn a_sign_in_back_with_another_time_is_a_rewritten_log() {
+        let db = MemoryDb::default();
+        let at = |t: &str| events(&[item("a", "u1", t, 500121, "1.1.1.1")]);
+        assert!(
+            !ingest(&db, &at("2026-11-30T10:00:00Z"), None)
+                .unwrap()
+                .rewritten
+        );
+        assert!(
+            !ingest(&db, &at("2026-11-30T10:00:00Z"), None)
+                .unwrap()
+                .rewritten
+        );
+        let moved = ingest(&db, &at("2026-11-30T12:00:00Z"), None).unwrap();
+        assert_eq!((moved.new, moved.rewritten), (0, true));
+        assert_eq!(
+            stored_between(
+                &db,
+                secs("2026-11-30T10:00:00Z"),
+                secs("2026-11-30T10:00:00Z")
+            )
+            .unwrap()
+            .len(),
+            1
+        );
+        forget(&db).unwrap();
+        assert!(ask(&db, "2026-11-30T00:00:00Z", "2026-12-01T00:00:00Z").is_empty());
+        assert_eq!(coverage(&db).unwrap(), []);
     }
 
     #[test]

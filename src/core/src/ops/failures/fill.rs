@@ -7,6 +7,7 @@
 //! recent sign-ins are returned first"), so after a page every event later
 //! than its oldest one has been read.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::graph::licences::{Licence, Licences};
@@ -20,16 +21,13 @@ use crate::types::Instant;
 pub const STORED_CODES: &[u32] = &[500121];
 
 /// Sign-ins reach Graph minutes after they happen (Entra reporting
-/// latencies: 95 % within 2 minutes, 99 % within 5), so a read starts
-/// this far before what is stored; the events' ids keep the overlap from
-/// counting twice.
-pub const ASKED_OVERLAP_SECS: i64 = 5 * 60;
+/// latencies: 95 % within 2 minutes, 99 % within 5; interactive sign-ins
+/// typically 5-15 minutes in practice), so a read starts this far before
+/// what is stored; the events' ids keep the overlap from counting twice.
+pub const ASKED_OVERLAP_SECS: i64 = 15 * 60;
 /// A scheduled refresh re-reads further back for the stragglers: the
 /// Entra documentation allows up to two hours before a sign-in shows.
 pub const REFRESH_OVERLAP_SECS: i64 = 2 * 3600;
-/// A store read this recently answers a question without asking Graph
-/// (the log itself lags by more).
-pub const FRESH_SECS: i64 = 60;
 /// Sign-ins are kept 30 days on P1/P2 (FACTS §7 [s36]).
 pub const RETENTION_SECS: i64 = 30 * 86_400;
 
@@ -52,6 +50,8 @@ pub struct Progress {
     /// The store held something before: a Graph that cannot be read now
     /// leaves an answer from the store, not an error.
     stored_before: bool,
+    /// What was stored no longer matched the log, and was read again.
+    pub reread: bool,
 }
 
 /// The reading a call does.
@@ -60,8 +60,51 @@ pub struct Plan {
     pub want: Range,
     /// How far before the stored watermark the newest read starts.
     pub overlap_secs: i64,
-    /// Whether a watermark younger than [`FRESH_SECS`] skips the newest read.
-    pub skip_fresh: bool,
+}
+
+/// The newest read: its range and the watermark it started below, so the
+/// sign-ins stored between the two can be checked against what Graph
+/// lists now.
+#[derive(Clone, Copy)]
+struct Newest {
+    range: Range,
+    watermark: i64,
+}
+
+/// The newest read re-reads at least this many stored sign-ins (or the
+/// overlap, if longer), so a log that changed behind the store shows: on a
+/// quiet tenant that reaches back days and is still one page.
+pub const CHECKED_SIGN_INS: u32 = 100;
+
+/// What to read, newest first: from just before the watermark to now (the
+/// window reaches it), then the window's gaps. `checked_since`: where the
+/// newest [`CHECKED_SIGN_INS`] stored sign-ins begin.
+fn plan_ranges(
+    covered: &[Range],
+    plan: &Plan,
+    now: i64,
+    checked_since: Option<i64>,
+) -> (Vec<Range>, Option<Newest>) {
+    let mut ranges = Vec::new();
+    let mut planned = covered.to_vec();
+    let mut newest = None;
+    if let Some(hi) = covered.iter().map(|r| r.until).max() {
+        if plan.want.until >= hi {
+            // Fewer stored than checked: all of them.
+            let checked = checked_since.unwrap_or(now - RETENTION_SECS);
+            let since = (hi - plan.overlap_secs).min(checked);
+            let range = Range::new(since.max(now - RETENTION_SECS), now);
+            ranges.push(range);
+            planned.push(range);
+            newest = Some(Newest {
+                range,
+                watermark: hi,
+            });
+        }
+    }
+    ranges.extend(plan.want.gaps(&store::merge(planned)));
+    ranges.retain(|r| r.since <= r.until);
+    (ranges, newest)
 }
 
 /// Reads what `plan` needs and the store lacks. An error of Graph before
@@ -74,24 +117,11 @@ pub async fn fill(
 ) -> Result<Progress, GraphError> {
     let now = crate::types::unix_secs(host.clock.now()) as i64;
     let covered = store::coverage(host.db)?;
-    let mut ranges = Vec::new();
-    let mut planned = covered.clone();
-    match covered.iter().map(|r| r.until).max() {
-        // Read moments ago: the log lags by more than that.
-        Some(hi) if plan.skip_fresh && now - hi <= FRESH_SECS => {
-            planned.push(Range::new(hi, now));
-        }
-        // A refresh always re-reads the overlap: late arrivals are its job.
-        Some(hi) if !plan.skip_fresh || plan.want.until > hi => {
-            let newest = Range::new((hi - plan.overlap_secs).max(now - RETENTION_SECS), now);
-            ranges.push(newest);
-            planned.push(newest);
-        }
-        _ => {}
-    }
-    ranges.extend(plan.want.gaps(&store::merge(planned)));
-    ranges.retain(|r| r.since <= r.until);
-
+    let checked_since = match covered.last() {
+        Some(last) => store::nth_newest(host.db, last.until, CHECKED_SIGN_INS)?,
+        None => None,
+    };
+    let (ranges, newest) = plan_ranges(&covered, plan, now, checked_since);
     let mut progress = Progress {
         stored_before: !covered.is_empty(),
         ..Progress::default()
@@ -103,27 +133,57 @@ pub async fn fill(
         progress.busy = true;
         return Ok(progress);
     };
-    // The reader keeps the store to the log's retention (a write; answers
-    // that read nothing take no lock).
-    let result = match store::prune(host.db, now - RETENTION_SECS) {
-        Ok(()) => read_ranges(graph, host, &ranges, &mut progress).await,
-        Err(e) => Err(e.into()),
-    };
+    let result = read(graph, host, plan, now, ranges, newest, &mut progress).await;
     claim.release(host);
     result.map(|()| progress)
+}
+
+async fn read(
+    graph: &GraphClient<'_>,
+    host: &Host<'_>,
+    plan: &Plan,
+    now: i64,
+    ranges: Vec<Range>,
+    newest: Option<Newest>,
+    progress: &mut Progress,
+) -> Result<(), GraphError> {
+    // The reader keeps the store to the log's retention (a write; answers
+    // that read nothing take no lock).
+    store::prune(host.db, now - RETENTION_SECS)?;
+    if read_ranges(graph, host, &ranges, newest, progress).await? == Matched::No {
+        // A real tenant's log never changes behind the store; a test
+        // tenant that was reset does. Start again from nothing, once.
+        store::forget(host.db)?;
+        progress.reread = true;
+        progress.stored_before = false;
+        let (ranges, _) = plan_ranges(&[], plan, now, None);
+        read_ranges(graph, host, &ranges, None, progress).await?;
+    }
+    Ok(())
+}
+
+/// Whether the log Graph lists is still the one the store read.
+#[derive(Debug, PartialEq, Eq)]
+enum Matched {
+    Yes,
+    No,
 }
 
 async fn read_ranges(
     graph: &GraphClient<'_>,
     host: &Host<'_>,
     ranges: &[Range],
+    newest: Option<Newest>,
     progress: &mut Progress,
-) -> Result<(), GraphError> {
-    for r in ranges {
+) -> Result<Matched, GraphError> {
+    for (i, r) in ranges.iter().enumerate() {
         if graph.budget_spent() {
             progress.cut_short = true;
-            return Ok(());
+            return Ok(Matched::Yes);
         }
+        // The newest read's sign-ins, to compare with what is stored.
+        let check = newest.filter(|_| i == 0);
+        let mut listed: BTreeSet<i64> = BTreeSet::new();
         let path = signins::first_page_path(
             Instant::from_unix(r.since),
             Instant::from_unix(r.until),
@@ -132,7 +192,7 @@ async fn read_ranges(
         );
         let first = match graph.get(&path).await {
             Ok(page) => page,
-            Err(e) => return stop(e, progress),
+            Err(e) => return stop(e, progress).map(|()| Matched::Yes),
         };
         Licences::observe(
             graph.sealed(),
@@ -142,7 +202,7 @@ async fn read_ranges(
         );
         let mut page = match first.into_read(&permissions::AUDIT_LOG_READ) {
             Ok(page) => page.body,
-            Err(e) => return stop(e, progress),
+            Err(e) => return stop(e, progress).map(|()| Matched::Yes),
         };
         loop {
             let items = page
@@ -164,18 +224,32 @@ async fn read_ranges(
             progress.pages += 1;
             progress.read += items.len() as u64;
             progress.new += stored.new;
+            if stored.rewritten {
+                return Ok(Matched::No);
+            }
+            if check.is_some() {
+                listed.extend(events.iter().map(|e| e.digest));
+            }
             let Some(link) = next else { break };
             if graph.budget_spent() {
                 progress.cut_short = true;
-                return Ok(());
+                return Ok(Matched::Yes);
             }
             page = match graph.follow(&link).await.and_then(|p| p.into_result()) {
                 Ok(p) => p.body,
-                Err(e) => return stop(e, progress),
+                Err(e) => return stop(e, progress).map(|()| Matched::Yes),
             };
         }
+        // Read whole: every sign-in stored between its start and the
+        // watermark must still be listed.
+        if let Some(n) = check {
+            let stored = store::stored_between(host.db, n.range.since, n.watermark)?;
+            if stored.iter().any(|d| !listed.contains(d)) {
+                return Ok(Matched::No);
+            }
+        }
     }
-    Ok(())
+    Ok(Matched::Yes)
 }
 
 /// Once the store holds something, running out of time (throttled, a slow
@@ -233,7 +307,7 @@ mod tests {
     use super::*;
     use crate::api::RequestId;
     use crate::config::Config;
-    use crate::ports::{Clock, KeyValue, TransportError};
+    use crate::ports::{Clock, Database, KeyValue, TransportError};
     use crate::testing::World;
     use futures::executor::block_on;
     use serde_json::json;
@@ -268,7 +342,6 @@ mod tests {
         Plan {
             want: Range::new(now - 3600, now),
             overlap_secs: ASKED_OVERLAP_SECS,
-            skip_fresh: true,
         }
     }
 
@@ -277,42 +350,83 @@ mod tests {
         let (w, c, id) = setup();
         let host = w.host();
         let now = crate::types::unix_secs(w.clock.now()) as i64;
+        let day = |now| Plan {
+            want: Range::new(now - 86_400, now),
+            overlap_secs: ASKED_OVERLAP_SECS,
+        };
         let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET_FOR_TESTS);
         w.transport.push(200, TOKEN);
-        w.transport.push(200, &page(now, 0..10, true));
+        // One a minute: 150 minutes back, then the read is cut short.
+        w.transport.push(200, &page(now, 0..150, true));
         w.transport.push_err(TransportError::Timeout);
-        let p = block_on(fill(&g, &host, &plan(now))).unwrap();
-        assert_eq!((p.pages, p.read, p.new, p.cut_short), (1, 10, 10, true));
-        // Covered from just after the oldest event read (9 minutes back).
+        let p = block_on(fill(&g, &host, &day(now))).unwrap();
+        assert_eq!((p.pages, p.read, p.new, p.cut_short), (1, 150, 150, true));
+        // Covered from just after the oldest event read.
         assert_eq!(
             store::coverage(&w.db).unwrap(),
-            [Range::new(now - 9 * 60 + 1, now)]
+            [Range::new(now - 149 * 60 + 1, now)]
         );
-        // The next call reads only the gap below, and the store is whole.
+        // The next call re-reads the newest (back to the 100th newest
+        // stored sign-in, checking them), then only the gap below.
         w.clock.advance(Duration::from_secs(10));
         let now2 = now + 10;
         let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET_FOR_TESTS);
         w.transport.clear();
-        w.transport.push(200, &page(now, 9..20, false));
-        let p = block_on(fill(&g, &host, &plan(now2))).unwrap();
-        assert_eq!((p.pages, p.new, p.cut_short), (1, 10, false));
+        w.transport.push(200, &page(now, 0..100, false));
+        w.transport.push(200, &page(now, 149..300, false));
+        let p = block_on(fill(&g, &host, &day(now2))).unwrap();
+        assert_eq!(
+            (p.pages, p.new, p.cut_short, p.reread),
+            (2, 150, false, false)
+        );
         let sent = w.transport.sent();
-        assert_eq!(sent.len(), 1, "fresh: no newest read, one gap page");
-        let q = percent_encoding::percent_decode_str(sent[0].uri().query().unwrap())
-            .decode_utf8()
-            .unwrap()
-            .into_owned();
+        assert_eq!(sent.len(), 2);
+        let query = |i: usize| {
+            percent_encoding::percent_decode_str(sent[i].uri().query().unwrap())
+                .decode_utf8()
+                .unwrap()
+                .into_owned()
+        };
+        let at = |secs: i64| Instant::from_unix(secs).to_rfc3339();
         assert!(
-            q.contains(&format!(
-                "le {}",
-                Instant::from_unix(now - 9 * 60 + 1).to_rfc3339()
-            )),
-            "{q}"
+            query(0).contains(&format!("ge {}", at(now - 99 * 60))),
+            "{}",
+            query(0)
+        );
+        assert!(
+            query(1).contains(&format!("le {}", at(now - 149 * 60 + 1))),
+            "{}",
+            query(1)
         );
         assert_eq!(
             store::coverage(&w.db).unwrap(),
-            [Range::new(now2 - 3600, now)]
+            [Range::new(now2 - 86_400, now2)]
         );
+    }
+
+    /// A log that lost sign-ins the store holds (a test tenant reset) is
+    /// read again from nothing, not merged with the old one.
+    #[test]
+    fn a_log_that_changed_behind_the_store_is_read_again() {
+        let (w, c, id) = setup();
+        let host = w.host();
+        let now = crate::types::unix_secs(w.clock.now()) as i64;
+        let g = GraphClient::new(&host, &c, &id, DEFAULT_BUDGET_FOR_TESTS);
+        w.transport.push(200, TOKEN);
+        w.transport.push(200, &page(now, 0..10, false));
+        block_on(fill(&g, &host, &plan(now))).unwrap();
+        w.clock.advance(Duration::from_secs(10));
+        w.transport.clear();
+        // The newest read lists only half of what is stored; then the
+        // whole window, as it is now.
+        w.transport.push(200, &page(now, 0..5, false));
+        w.transport.push(200, &page(now, 0..5, false));
+        let p = block_on(fill(&g, &host, &plan(now + 10))).unwrap();
+        assert!(p.reread);
+        let n =
+            w.db.execute("SELECT COUNT(*) FROM failure_events", &[])
+                .unwrap();
+        assert_eq!(n[0][0], crate::ports::SqlValue::Integer(5));
     }
 
     #[test]

@@ -106,8 +106,8 @@ pub async fn serve(
 
 /// The store's answer, after reading what it lacks; `None` when the
 /// question is one the store does not keep (codes other than
-/// [`fill::STORED_CODES`]; one user over a window not stored yet, which
-/// Graph answers faster filtered by that user).
+/// [`fill::STORED_CODES`]) or one Graph answers faster itself (one user:
+/// Graph filters by them).
 async fn from_store(
     graph: &GraphClient<'_>,
     host: &Host<'_>,
@@ -116,18 +116,16 @@ async fn from_store(
     if !q.error_codes.iter().all(|c| fill::STORED_CODES.contains(c)) {
         return Ok(None);
     }
-    let want = Range::new(q.since.unix(), q.until.unix());
-    let now = crate::types::unix_secs(host.clock.now()) as i64;
-    if q.user.is_some() && !want.gaps(&read_so_far(host, now)?).is_empty() {
+    if q.user.is_some() {
         return Ok(None);
     }
+    let want = Range::new(q.since.unix(), q.until.unix());
     let plan = Plan {
         want,
         overlap_secs: fill::ASKED_OVERLAP_SECS,
-        skip_fresh: true,
     };
     let progress = fill::fill(graph, host, &plan).await?;
-    let covered = read_so_far(host, now)?;
+    let covered = store::coverage(host.db)?;
     let (mut users, scanned) = store::answer(
         host.db,
         &Question {
@@ -146,18 +144,6 @@ async fn from_store(
         coverage: want.clip(&covered),
         source: "store",
     }))
-}
-
-/// What the store has read, with the last [`fill::FRESH_SECS`] counted as
-/// read when it read that recently (the log lags by more than that).
-fn read_so_far(host: &Host<'_>, now: i64) -> Result<Vec<Range>, GraphError> {
-    let mut covered = store::coverage(host.db)?;
-    if let Some(last) = covered.last_mut() {
-        if now - last.until <= fill::FRESH_SECS {
-            last.until = last.until.max(now);
-        }
-    }
-    Ok(covered)
 }
 
 /// Reads every page of the question from Graph into an aggregate;
@@ -314,7 +300,6 @@ pub async fn refresh(
     let plan = Plan {
         want,
         overlap_secs: fill::REFRESH_OVERLAP_SECS,
-        skip_fresh: false,
     };
     let progress: Progress = fill::fill(&graph, host, &plan)
         .await
@@ -332,6 +317,7 @@ pub async fn refresh(
             "scannedEvents": progress.read,
             "newEvents": progress.new,
             "busy": progress.busy,
+            "reread": progress.reread,
         }),
     ))
 }
