@@ -13,6 +13,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+
 use crate::ports::Variables;
 use crate::types::{is_guid, Scope, Secret};
 
@@ -227,8 +229,12 @@ impl Default for RateLimits {
 }
 
 /// `ticket_pattern`: a regex every ticket must match as a whole.
+///
+/// Compiled as `regex::Regex` compiles it without its `perf` features (the
+/// same parser, NFA compiler and size limit), to the one engine that build
+/// runs, the PikeVM, without `regex`'s strategy layer and cache pool.
 #[derive(Clone, Debug)]
-pub struct TicketPattern(regex::Regex);
+pub struct TicketPattern(PikeVM);
 
 /// Longest `ticket_pattern` accepted, in characters.
 pub const TICKET_PATTERN_MAX_LEN: usize = 256;
@@ -257,32 +263,42 @@ impl TicketPattern {
                  use explicit ranges or \\w, \\d, \\s",
             ));
         }
-        regex::RegexBuilder::new(&anchored)
-            .size_limit(TICKET_PATTERN_SIZE_LIMIT)
-            .dfa_size_limit(TICKET_PATTERN_SIZE_LIMIT)
-            .build()
-            .map(TicketPattern)
+        // `regex::RegexBuilder` with `size_limit`: the default syntax
+        // configuration, and the NFA its `meta` strategy builds (UTF-8
+        // empty matches, all captures, not shrunk), size-limited.
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .utf8(true)
+                    .nfa_size_limit(Some(TICKET_PATTERN_SIZE_LIMIT))
+                    .shrink(false),
+            )
+            .build(&anchored)
             .map_err(|e| {
                 ConfigError::invalid(
                     v,
-                    match e {
-                        regex::Error::CompiledTooBig(_) => "the compiled pattern is too large",
-                        _ => "not a valid regular expression",
+                    if e.size_limit().is_some() {
+                        "the compiled pattern is too large"
+                    } else {
+                        "not a valid regular expression"
                     },
                 )
-            })
+            })?;
+        PikeVM::new_from_nfa(nfa)
+            .map(TicketPattern)
+            .map_err(|_| ConfigError::invalid(v, "not a valid regular expression"))
     }
 
     pub fn matches(&self, ticket: &str) -> bool {
-        self.0.is_match(ticket)
+        self.0.is_match(&mut self.0.create_cache(), ticket)
     }
 }
 
 /// Whether `pattern` has a `\p{..}`/`\P{..}` class, inside brackets or not.
-/// The components link no Unicode property tables (`regex` without
+/// The components link no Unicode property tables (`regex-syntax` without
 /// `unicode-gencat`, `-script`, `-bool`, `-age`), so such a pattern is
 /// refused, with the same reason in every component (the phone component's
-/// `regex` could compile it).
+/// could compile it).
 fn uses_unicode_property(pattern: &str) -> bool {
     use regex_syntax::ast::{self, Ast, ClassSetItem};
     struct Find;
