@@ -337,6 +337,13 @@ pub enum NotifyRecipient {
 }
 
 impl NotifyRecipient {
+    /// Every recipient, in `Ord` order.
+    pub const ALL: [NotifyRecipient; 3] = [
+        NotifyRecipient::Manager,
+        NotifyRecipient::AlternateEmail,
+        NotifyRecipient::User,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotifyRecipient::Manager => "manager",
@@ -1006,6 +1013,19 @@ mod tests {
         assert_eq!(e.variable(), Variable::TicketPattern);
         let e = Config::load(&vars(&[("ticket_pattern", r"\w{1000}")])).unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
+    }
+
+    #[test]
+    fn notify_recipients_all_is_every_one_in_order() {
+        let all = NotifyRecipient::ALL;
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        for r in all {
+            // A new variant fails to compile here until it is listed.
+            match r {
+                NotifyRecipient::Manager | NotifyRecipient::AlternateEmail | NotifyRecipient::User => {}
+            }
+        }
+        assert_eq!(all.len(), 3);
     }
 
     #[test]
