@@ -61,12 +61,17 @@ fn minify_json(text: &str) -> String {
 /// XML without comments, layout, `availableFormats` (formatting rules) and
 /// `exampleNumber`s, which parsing and validating never read (a test
 /// compares every example number's verdict with the full file's).
+/// Without the `phone` feature there are none (and no `phonenumber` to
+/// read them with).
 fn metadata() {
     let src = "data/PhoneNumberMetadata.xml";
     println!("cargo:rerun-if-changed={src}");
-    if env::var_os("CARGO_FEATURE_PHONE").is_none() {
-        return;
-    }
+    #[cfg(feature = "phone")]
+    plans(src);
+}
+
+#[cfg(feature = "phone")]
+fn plans(src: &str) {
     let xml = fs::read_to_string(src).expect("metadata XML");
     let mut min = minify_xml(&xml);
     for element in ["availableFormats", "exampleNumber"] {
@@ -84,7 +89,14 @@ fn metadata() {
     let mut index = String::from("/// `(country code, start, end)` in `plans.bin`.\nconst PLANS: &[(&str, usize, usize)] = &[\n");
     for (code, xml) in &plans {
         let start = blob.len();
-        blob.extend(miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 10));
+        // What `Database::parse` reads first, read here: the component
+        // deserializes it and builds the database (`Database::from`).
+        let doc =
+            format!("<phoneNumberMetadata><territories>{xml}</territories></phoneNumberMetadata>");
+        let meta = phonenumber::metadata::loader::load(std::io::Cursor::new(doc))
+            .unwrap_or_else(|e| panic!("metadata for +{code} does not load: {e}"));
+        let bytes = postcard::to_allocvec(&meta).expect("serialize metadata");
+        blob.extend(miniz_oxide::deflate::compress_to_vec(&bytes, 10));
         index.push_str(&format!("    (\"{code}\", {start}, {}),\n", blob.len()));
     }
     index.push_str("];\n");
@@ -95,6 +107,7 @@ fn metadata() {
 
 /// Comments and the whitespace between tags go; text inside elements
 /// (patterns, formats such as `$1 $2`) is kept byte for byte.
+#[cfg(feature = "phone")]
 fn minify_xml(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len() / 2);
     let mut rest = xml;
@@ -122,6 +135,7 @@ fn minify_xml(xml: &str) -> String {
 }
 
 /// `xml` without any `<name>…</name>` (never nested, never empty-tag).
+#[cfg(feature = "phone")]
 fn drop_elements(xml: &str, name: &str) -> String {
     let (open, close) = (format!("<{name}>"), format!("</{name}>"));
     let mut out = String::with_capacity(xml.len());
@@ -136,6 +150,7 @@ fn drop_elements(xml: &str, name: &str) -> String {
 }
 
 /// `(country code, the territory's XML)` for every territory.
+#[cfg(feature = "phone")]
 fn territories(xml: &str) -> Vec<(&str, &str)> {
     xml.match_indices("<territory ")
         .map(|(start, _)| {
