@@ -1,7 +1,7 @@
 //! Shrinks what the core embeds: libphonenumber's metadata (only what
 //! parsing reads, deflated per country code), and the committed API
 //! documents (`api::documents`: whitespace outside strings goes, which
-//! turns `serde_json`'s pretty form into its compact one).
+//! turns `serde_json`'s pretty form into its compact one; then deflated).
 
 use std::{env, fs, path::Path};
 
@@ -10,20 +10,29 @@ fn main() {
     metadata();
 }
 
+/// Both documents minified, one after the other, deflated together
+/// (`documents.bin`; `documents.rs` says where the first ends): 67 KB of
+/// text is 9 KB, and `meta` inflates it per request.
 fn documents() {
     let out = env::var("OUT_DIR").unwrap();
-    for (src, dest) in [
-        ("openapi/openapi.json", "openapi.min.json"),
-        (
-            "../../connector/apiDefinition.swagger.json",
-            "swagger.min.json",
-        ),
+    let mut text = String::new();
+    let mut ends = Vec::new();
+    for src in [
+        "openapi/openapi.json",
+        "../../connector/apiDefinition.swagger.json",
     ] {
         println!("cargo:rerun-if-changed={src}");
         // Missing only before the first `UPDATE_CONNECTOR=1` run writes it.
-        let text = fs::read_to_string(src).unwrap_or_default();
-        fs::write(Path::new(&out).join(dest), minify_json(&text)).expect("write document");
+        text.push_str(&minify_json(&fs::read_to_string(src).unwrap_or_default()));
+        ends.push(text.len());
     }
+    let blob = miniz_oxide::deflate::compress_to_vec(text.as_bytes(), 10);
+    fs::write(Path::new(&out).join("documents.bin"), blob).expect("write documents");
+    fs::write(
+        Path::new(&out).join("documents.rs"),
+        format!("/// Where the OpenAPI document ends (the Swagger one follows).\nconst OPENAPI_END: usize = {};\n", ends[0]),
+    )
+    .expect("write document index");
 }
 
 /// JSON without the whitespace between tokens; strings untouched.
@@ -52,12 +61,17 @@ fn minify_json(text: &str) -> String {
 /// XML without comments, layout, `availableFormats` (formatting rules) and
 /// `exampleNumber`s, which parsing and validating never read (a test
 /// compares every example number's verdict with the full file's).
+/// Without the `phone` feature there are none (and no `phonenumber` to
+/// read them with).
 fn metadata() {
     let src = "data/PhoneNumberMetadata.xml";
     println!("cargo:rerun-if-changed={src}");
-    if env::var_os("CARGO_FEATURE_PHONE").is_none() {
-        return;
-    }
+    #[cfg(feature = "phone")]
+    plans(src);
+}
+
+#[cfg(feature = "phone")]
+fn plans(src: &str) {
     let xml = fs::read_to_string(src).expect("metadata XML");
     let mut min = minify_xml(&xml);
     for element in ["availableFormats", "exampleNumber"] {
@@ -75,7 +89,14 @@ fn metadata() {
     let mut index = String::from("/// `(country code, start, end)` in `plans.bin`.\nconst PLANS: &[(&str, usize, usize)] = &[\n");
     for (code, xml) in &plans {
         let start = blob.len();
-        blob.extend(miniz_oxide::deflate::compress_to_vec(xml.as_bytes(), 10));
+        // What `Database::parse` reads first, read here: the component
+        // deserializes it and builds the database (`Database::from`).
+        let doc =
+            format!("<phoneNumberMetadata><territories>{xml}</territories></phoneNumberMetadata>");
+        let meta = phonenumber::metadata::loader::load(std::io::Cursor::new(doc))
+            .unwrap_or_else(|e| panic!("metadata for +{code} does not load: {e}"));
+        let bytes = postcard::to_allocvec(&meta).expect("serialize metadata");
+        blob.extend(miniz_oxide::deflate::compress_to_vec(&bytes, 10));
         index.push_str(&format!("    (\"{code}\", {start}, {}),\n", blob.len()));
     }
     index.push_str("];\n");
@@ -86,6 +107,7 @@ fn metadata() {
 
 /// Comments and the whitespace between tags go; text inside elements
 /// (patterns, formats such as `$1 $2`) is kept byte for byte.
+#[cfg(feature = "phone")]
 fn minify_xml(xml: &str) -> String {
     let mut out = String::with_capacity(xml.len() / 2);
     let mut rest = xml;
@@ -113,6 +135,7 @@ fn minify_xml(xml: &str) -> String {
 }
 
 /// `xml` without any `<name>…</name>` (never nested, never empty-tag).
+#[cfg(feature = "phone")]
 fn drop_elements(xml: &str, name: &str) -> String {
     let (open, close) = (format!("<{name}>"), format!("</{name}>"));
     let mut out = String::with_capacity(xml.len());
@@ -127,6 +150,7 @@ fn drop_elements(xml: &str, name: &str) -> String {
 }
 
 /// `(country code, the territory's XML)` for every territory.
+#[cfg(feature = "phone")]
 fn territories(xml: &str) -> Vec<(&str, &str)> {
     xml.match_indices("<territory ")
         .map(|(start, _)| {

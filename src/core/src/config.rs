@@ -13,6 +13,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
+
 use crate::ports::Variables;
 use crate::types::{is_guid, Scope, Secret};
 
@@ -136,8 +138,18 @@ pub struct Endpoint(Url);
 
 impl Endpoint {
     fn parse(variable: Variable, raw: &str) -> Result<Self, ConfigError> {
-        let url = Url::parse(raw.trim())
-            .map_err(|_| ConfigError::invalid(variable, "not an absolute URL"))?;
+        // `url`'s IDNA has no Unicode tables (`idna_adapter` 1.0, see
+        // Cargo.toml): a non-ASCII host does not parse.
+        let url = Url::parse(raw.trim()).map_err(|_| {
+            ConfigError::invalid(
+                variable,
+                if raw.is_ascii() {
+                    "not an absolute URL"
+                } else {
+                    "not an absolute ASCII URL (give an internationalised host in its xn-- form)"
+                },
+            )
+        })?;
         if !matches!(url.scheme(), "https" | "http") {
             return Err(ConfigError::invalid(
                 variable,
@@ -217,8 +229,12 @@ impl Default for RateLimits {
 }
 
 /// `ticket_pattern`: a regex every ticket must match as a whole.
+///
+/// Compiled as `regex::Regex` compiles it without its `perf` features (the
+/// same parser, NFA compiler and size limit), to the one engine that build
+/// runs, the PikeVM, without `regex`'s strategy layer and cache pool.
 #[derive(Clone, Debug)]
-pub struct TicketPattern(regex::Regex);
+pub struct TicketPattern(PikeVM);
 
 /// Longest `ticket_pattern` accepted, in characters.
 pub const TICKET_PATTERN_MAX_LEN: usize = 256;
@@ -239,25 +255,76 @@ impl TicketPattern {
         // The whole ticket must match, anchored or not: a pattern that
         // matched anywhere would let any text around a ticket number
         // through, and into mail.
-        regex::RegexBuilder::new(&format!("^(?:{p})$"))
-            .size_limit(TICKET_PATTERN_SIZE_LIMIT)
-            .dfa_size_limit(TICKET_PATTERN_SIZE_LIMIT)
-            .build()
-            .map(TicketPattern)
+        let anchored = format!("^(?:{p})$");
+        if uses_unicode_property(&anchored) {
+            return Err(ConfigError::invalid(
+                v,
+                "Unicode property classes (\\p{..}, \\P{..}) are not supported; \
+                 use explicit ranges or \\w, \\d, \\s",
+            ));
+        }
+        // `regex::RegexBuilder` with `size_limit`: the default syntax
+        // configuration, and the NFA its `meta` strategy builds (UTF-8
+        // empty matches, all captures, not shrunk), size-limited.
+        let nfa = thompson::Compiler::new()
+            .configure(
+                thompson::Config::new()
+                    .utf8(true)
+                    .nfa_size_limit(Some(TICKET_PATTERN_SIZE_LIMIT))
+                    .shrink(false),
+            )
+            .build(&anchored)
             .map_err(|e| {
                 ConfigError::invalid(
                     v,
-                    match e {
-                        regex::Error::CompiledTooBig(_) => "the compiled pattern is too large",
-                        _ => "not a valid regular expression",
+                    if e.size_limit().is_some() {
+                        "the compiled pattern is too large"
+                    } else {
+                        "not a valid regular expression"
                     },
                 )
-            })
+            })?;
+        PikeVM::new_from_nfa(nfa)
+            .map(TicketPattern)
+            .map_err(|_| ConfigError::invalid(v, "not a valid regular expression"))
     }
 
     pub fn matches(&self, ticket: &str) -> bool {
-        self.0.is_match(ticket)
+        self.0.is_match(&mut self.0.create_cache(), ticket)
     }
+}
+
+/// Whether `pattern` has a `\p{..}`/`\P{..}` class, inside brackets or not.
+/// The components link no Unicode property tables (`regex-syntax` without
+/// `unicode-gencat`, `-script`, `-bool`, `-age`), so such a pattern is
+/// refused, with the same reason in every component (the phone component's
+/// could compile it).
+fn uses_unicode_property(pattern: &str) -> bool {
+    use regex_syntax::ast::{self, Ast, ClassSetItem};
+    struct Find;
+    impl ast::Visitor for Find {
+        type Output = ();
+        type Err = ();
+        fn finish(self) -> Result<(), ()> {
+            Ok(())
+        }
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), ()> {
+            match ast {
+                Ast::ClassUnicode(_) => Err(()),
+                _ => Ok(()),
+            }
+        }
+        fn visit_class_set_item_pre(&mut self, item: &ClassSetItem) -> Result<(), ()> {
+            match item {
+                ClassSetItem::Unicode(_) => Err(()),
+                _ => Ok(()),
+            }
+        }
+    }
+    // A pattern that does not parse is refused by the compiler below.
+    ast::parse::Parser::new()
+        .parse(pattern)
+        .is_ok_and(|a| ast::visit(&a, Find).is_err())
 }
 
 /// Who hears about a change (API.md "Notifications").
@@ -270,6 +337,13 @@ pub enum NotifyRecipient {
 }
 
 impl NotifyRecipient {
+    /// Every recipient, in `Ord` order.
+    pub const ALL: [NotifyRecipient; 3] = [
+        NotifyRecipient::Manager,
+        NotifyRecipient::AlternateEmail,
+        NotifyRecipient::User,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             NotifyRecipient::Manager => "manager",
@@ -869,6 +943,15 @@ mod tests {
     }
 
     #[test]
+    fn an_internationalised_host_is_given_in_its_ascii_form() {
+        let e = Config::load(&vars(&[("graph_endpoint", "https://bücher.example")])).unwrap_err();
+        assert_eq!(e.variable(), Variable::GraphEndpoint);
+        assert!(e.to_string().contains("xn--"), "{e}");
+        let c = Config::load(&vars(&[("graph_endpoint", "https://xn--bcher-kva.example")])).unwrap();
+        assert_eq!(c.graph_endpoint.base(), "https://xn--bcher-kva.example");
+    }
+
+    #[test]
     fn callers_may_not_share_a_credential() {
         let upper = KEY_HASH.to_uppercase();
         let two = format!(
@@ -930,6 +1013,35 @@ mod tests {
         assert_eq!(e.variable(), Variable::TicketPattern);
         let e = Config::load(&vars(&[("ticket_pattern", r"\w{1000}")])).unwrap_err();
         assert!(e.to_string().contains("too large"), "{e}");
+    }
+
+    #[test]
+    fn notify_recipients_all_is_every_one_in_order() {
+        let all = NotifyRecipient::ALL;
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        for r in all {
+            // A new variant fails to compile here until it is listed.
+            match r {
+                NotifyRecipient::Manager | NotifyRecipient::AlternateEmail | NotifyRecipient::User => {}
+            }
+        }
+        assert_eq!(all.len(), 3);
+    }
+
+    #[test]
+    fn ticket_pattern_refuses_unicode_property_classes_only() {
+        for p in [r"\p{L}+", r"INC\pN{7}", r"[\P{Greek}0-9]+", r"(?i)[a-z&&\p{Latin}]+"] {
+            let e = Config::load(&vars(&[("ticket_pattern", p)])).unwrap_err();
+            assert_eq!(e.variable(), Variable::TicketPattern);
+            assert!(e.to_string().contains("Unicode property"), "{p}: {e}");
+        }
+        // Unicode `\w`, `\d`, `\s`, `\b` and case folding remain.
+        let c = Config::load(&vars(&[("ticket_pattern", r"(?i)k\d{3}\w\b\s?")])).unwrap();
+        let p = c.ticket_pattern.unwrap();
+        assert!(p.matches("K123é"));
+        assert!(p.matches("k١٢٣x "));
+        assert!(p.matches("\u{212A}123_"), "the Kelvin sign folds to k");
+        assert!(!p.matches("K12é"));
     }
 
     #[test]

@@ -23,12 +23,12 @@ impl Audience {
         user: &DirectoryUser,
         manager: Option<&GraphResponse>,
     ) -> Self {
-        let mut kinds = config.recipients.clone();
-        kinds.sort();
-        kinds.dedup();
+        // The configured kinds sorted and deduplicated, without a sort.
+        let kinds = NotifyRecipient::ALL
+            .into_iter()
+            .filter(|k| config.recipients.contains(k));
         Audience(
             kinds
-                .into_iter()
                 .map(|kind| {
                     let to = match kind {
                         NotifyRecipient::Manager => manager

@@ -182,7 +182,7 @@ fn readyz<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<
 }
 
 fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
-    let doc = crate::api::documents::OPENAPI;
+    let doc = crate::api::documents::openapi();
     Box::pin(async move { Ok(response::json_text(http::StatusCode::OK, doc)) })
 }
 

@@ -59,25 +59,63 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
     let status = outcome.response.status().as_u16();
 
     // One line per request: no header values, no body, no query string.
-    eprintln!(
-        "{}",
-        serde_json::json!({
-            "component": component.name(),
-            "requestId": outcome.request_id.as_str(),
-            "method": method,
-            "path": path,
-            "status": status,
-            "code": outcome.code,
-            "ms": started.elapsed().as_millis() as u64,
-            "us": started.elapsed().as_micros() as u64,
-            // Where that time went: the stores and Graph (in flight).
-            "ports": timings.shares(),
-            // Linear memory never shrinks: this is the instance's peak.
-            "memoryKiB": core::arch::wasm32::memory_size(0) * 64,
-        })
-    );
+    let ms = started.elapsed().as_millis() as u64;
+    let us = started.elapsed().as_micros() as u64;
+    let shares = timings.shares();
+    let line = LogLine {
+        code: outcome.code,
+        component: component.name(),
+        // Linear memory never shrinks: this is the instance's peak.
+        memory_kib: core::arch::wasm32::memory_size(0) * 64,
+        method: &method,
+        ms,
+        path: &path,
+        // Where that time went: the stores and Graph (in flight).
+        ports: Ports {
+            db_calls: shares.db_calls,
+            db_us: shares.db_us,
+            graph_calls: shares.graph_calls,
+            graph_us: shares.graph_us,
+            kv_calls: shares.kv_calls,
+            kv_us: shares.kv_us,
+        },
+        request_id: outcome.request_id.as_str(),
+        status,
+        us,
+    };
+    eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
 
     write_response(outcome.response, out).await;
+}
+
+/// The log line, its members in the sorted order the `json!` object it
+/// replaces printed them in (a struct serializes without building a map).
+#[derive(serde::Serialize)]
+struct LogLine<'a> {
+    code: Option<&'static str>,
+    component: &'static str,
+    #[serde(rename = "memoryKiB")]
+    memory_kib: usize,
+    method: &'a str,
+    ms: u64,
+    path: &'a str,
+    ports: Ports,
+    #[serde(rename = "requestId")]
+    request_id: &'a str,
+    status: u16,
+    us: u64,
+}
+
+/// `timing::Shares`, its members sorted likewise.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Ports {
+    db_calls: u32,
+    db_us: u64,
+    graph_calls: u32,
+    graph_us: u64,
+    kv_calls: u32,
+    kv_us: u64,
 }
 
 /// Reads at most `MAX_BODY_BYTES`; stops early past the limit.

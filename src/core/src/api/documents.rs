@@ -3,16 +3,36 @@
 //! [`super::openapi`] (feature `openapi`, native builds only), committed as
 //! `src/core/openapi/openapi.json` and `connector/apiDefinition.swagger.json`
 //! (`UPDATE_CONNECTOR=1 cargo test -p mfa-core` rewrites both; a test fails
-//! while either is stale) and embedded minified by `build.rs`, so no
+//! while either is stale) and embedded minified and deflated by `build.rs`, so no
 //! component links the generator or `schemars`, and only `meta` links the
 //! text.
 
+use std::sync::OnceLock;
+
+include!(concat!(env!("OUT_DIR"), "/documents.rs"));
+/// Both documents, deflated together by `build.rs`.
+const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/documents.bin"));
+
+/// Both documents' text, inflated once per instance (a Spin instance
+/// serves one request: per request, well under a millisecond).
+fn text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| {
+        let bytes = miniz_oxide::inflate::decompress_to_vec(DEFLATED).expect("build.rs deflated it");
+        String::from_utf8(bytes).expect("build.rs wrote UTF-8")
+    })
+}
+
 /// `GET /v1/openapi.json`: byte for byte `serde_json::to_string` of the
 /// generated document.
-pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/openapi.min.json"));
+pub fn openapi() -> &'static str {
+    &text()[..OPENAPI_END]
+}
 
 /// The Swagger document with [`DEFAULT_HOST`] as its `host`.
-const SWAGGER: &str = include_str!(concat!(env!("OUT_DIR"), "/swagger.min.json"));
+fn swagger_default() -> &'static str {
+    &text()[OPENAPI_END..]
+}
 
 /// Swagger's `host` when the request's `Host` is missing or not worth echoing.
 pub const DEFAULT_HOST: &str = "mfa-recovery.example.com";
@@ -21,12 +41,12 @@ pub const DEFAULT_HOST: &str = "mfa-recovery.example.com";
 pub fn swagger(host: Option<&str>) -> String {
     match host.filter(|h| valid_host(h)) {
         // A valid host needs no JSON escaping (`valid_host`'s characters).
-        Some(h) => SWAGGER.replacen(
+        Some(h) => swagger_default().replacen(
             &format!("\"host\":\"{DEFAULT_HOST}\""),
             &format!("\"host\":\"{h}\""),
             1,
         ),
-        None => SWAGGER.to_string(),
+        None => swagger_default().to_string(),
     }
 }
 
@@ -77,7 +97,7 @@ mod tests {
             return; // the files were just rewritten; the next build embeds them
         }
         let compact = |d: serde_json::Value| serde_json::to_string(&d).unwrap();
-        assert_eq!(OPENAPI, compact(document(Flavor::OpenApi31, None)));
+        assert_eq!(openapi(), compact(document(Flavor::OpenApi31, None)));
         assert_eq!(swagger(None), compact(document(Flavor::Swagger2, None)));
         for host in ["helpdesk.contoso.com", "127.0.0.1:3000", "[::1]:8080"] {
             assert_eq!(
@@ -89,6 +109,6 @@ mod tests {
         for bad in ["", "bad host/\"x", "a\\b"] {
             assert_eq!(swagger(Some(bad)), swagger(None), "{bad:?}");
         }
-        assert_eq!(SWAGGER.matches("\"host\":").count(), 1);
+        assert_eq!(swagger_default().matches("\"host\":").count(), 1);
     }
 }

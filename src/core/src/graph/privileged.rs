@@ -193,14 +193,16 @@ pub async fn from_answers(
         bodies.insert(req.id.as_str(), whole(graph, now, &req.id, res).await?);
     }
     let body = |id: &str| bodies.get(id).cloned().flatten().unwrap_or(Value::Null);
-    let names: BTreeMap<String, String> = items(&body(DEFINITIONS))
-        .filter_map(|d| {
-            Some((
-                str_of(d, "id")?.to_ascii_lowercase(),
-                str_of(d, "displayName")?.to_string(),
-            ))
-        })
-        .collect();
+    // `extend`, not `collect`: the same map (a later duplicate wins either
+    // way), inserted one by one instead of sorted first (a stable sort per
+    // element type is 4 KB of wasm).
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+    names.extend(items(&body(DEFINITIONS)).filter_map(|d| {
+        Some((
+            str_of(d, "id")?.to_ascii_lowercase(),
+            str_of(d, "displayName")?.to_string(),
+        ))
+    }));
     let role = |r: &str| {
         names
             .get(&r.to_ascii_lowercase())
@@ -229,21 +231,23 @@ pub async fn from_answers(
     }
 
     // Step 2: the role-assignable groups' owners and PIM for Groups.
-    let groups: BTreeMap<String, String> = items(&body(GROUPS))
-        .filter_map(|g| {
-            let id = str_of(g, "id")?.to_ascii_lowercase();
-            let name = str_of(g, "displayName").unwrap_or(&id).to_string();
-            Some((id, name))
-        })
-        .collect();
+    let mut groups: BTreeMap<String, String> = BTreeMap::new();
+    groups.extend(items(&body(GROUPS)).filter_map(|g| {
+        let id = str_of(g, "id")?.to_ascii_lowercase();
+        let name = str_of(g, "displayName").unwrap_or(&id).to_string();
+        Some((id, name))
+    }));
     let roles_of = |h: &RoleHolders, g: &str| -> BTreeSet<String> {
-        h.active
-            .get(g)
-            .into_iter()
-            .chain(h.eligible.get(g))
-            .flatten()
-            .cloned()
-            .collect()
+        let mut roles = BTreeSet::new();
+        roles.extend(
+            h.active
+                .get(g)
+                .into_iter()
+                .chain(h.eligible.get(g))
+                .flatten()
+                .cloned(),
+        );
+        roles
     };
     let mut second = Vec::new();
     for gid in groups.keys() {

@@ -367,7 +367,7 @@ pub fn findings(
         ));
     }
     // Stable: blockers first, then warnings, then info, each in the order above.
-    out.sort_by_key(|f| f.severity);
+    crate::types::sort_by_key_stable(&mut out, |f| f.severity);
     out
 }
 
@@ -635,14 +635,16 @@ fn answer(
     });
     let recent = e.failures.as_ref().map(|(agg, truncated)| {
         let by = by_code(agg);
+        // `extend`, not `collect`: the same map without a sort first.
+        let mut by_error_code = serde_json::Map::new();
+        by_error_code.extend(by.iter().map(|(c, (n, _))| {
+            (c.to_string(), json!({ "count": n, "meaning": signins::meaning(*c) }))
+        }));
         json!({
             "since": since,
             "total": by.values().map(|(n, _)| n).sum::<u64>(),
             "lastFailureDateTime": by.values().map(|(_, t)| t.clone()).max(),
-            "byErrorCode": by
-                .iter()
-                .map(|(c, (n, _))| (c.to_string(), json!({ "count": n, "meaning": signins::meaning(*c) })))
-                .collect::<serde_json::Map<_, _>>(),
+            "byErrorCode": by_error_code,
             "truncated": truncated,
         })
     });

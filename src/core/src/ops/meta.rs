@@ -70,16 +70,15 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
         &Sealed::new(host, &config),
         crate::types::unix_secs(host.clock.now()),
     );
-    let operations: serde_json::Map<String, serde_json::Value> = Need::ALL
-        .iter()
-        .map(|n| {
-            let line = match &token.granted {
-                Some(g) => json!(permissions::readiness(*n, g, licences.p2)),
-                None => json!("unknown"),
-            };
-            (n.as_str().to_string(), line)
-        })
-        .collect();
+    // `extend`, not `collect`: the same map without a sort first (4 KB).
+    let mut operations = serde_json::Map::new();
+    operations.extend(Need::ALL.iter().map(|n| {
+        let line = match &token.granted {
+            Some(g) => json!(permissions::readiness(*n, g, licences.p2)),
+            None => json!("unknown"),
+        };
+        (n.as_str().to_string(), line)
+    }));
     Ok(response::json(
         StatusCode::OK,
         &json!({

@@ -81,7 +81,7 @@ pub struct Kept {
 /// (FACTS §5), anything that may be the default after everything else
 /// (FACTS §4). The sort is stable, so Graph's own order decides the rest.
 pub fn removal_order(mut methods: Vec<Method>, default_hint: Option<&str>) -> Vec<Method> {
-    methods.sort_by_key(|m| {
+    crate::types::sort_by_key_stable(&mut methods, |m| {
         let default = default_hint.is_some_and(|h| methods::may_be_default(h, m));
         let mobile = m.is(MethodType::Phone) && m.phone_type.as_deref() == Some("mobile");
         (default, mobile)

@@ -8,22 +8,25 @@
 //!
 //! `data/PhoneNumberMetadata.xml` is libphonenumber's file as the
 //! `phonenumber` crate ships it (Apache-2.0; see `data/README.md`),
-//! embedded with only what parsing and validating read, deflated per
-//! country code (`build.rs`): 90 KB instead of 700.
+//! embedded with only what parsing and validating read, per country code
+//! as `phonenumber`'s loader reads it (postcard, so no XML parser in the
+//! component), deflated (`build.rs`).
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
+use phonenumber::metadata::loader::Metadata;
 use phonenumber::metadata::Database;
 
 include!(concat!(env!("OUT_DIR"), "/plans.rs"));
 const BLOCKS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/plans.bin"));
 
-/// The territories of country code `code`, as XML; `None` if none has it.
-fn territories(code: &str) -> Option<String> {
+/// The territories of country code `code`, as `phonenumber`'s loader read
+/// them from the XML at build time; `None` if none has it.
+fn territories(code: &str) -> Option<Vec<Metadata>> {
     let &(_, start, end) = PLANS.iter().find(|(c, ..)| *c == code)?;
-    let xml = miniz_oxide::inflate::decompress_to_vec(&BLOCKS[start..end]).ok()?;
-    String::from_utf8(xml).ok()
+    let bytes = miniz_oxide::inflate::decompress_to_vec(&BLOCKS[start..end]).ok()?;
+    postcard::from_bytes(&bytes).ok()
 }
 
 /// The database for the country code `digits` starts with (`digits`
@@ -41,12 +44,11 @@ pub fn for_number(digits: &str) -> Option<Database> {
     {
         return Some(db);
     }
-    let (code, blocks) = (1..=3)
+    let (code, meta) = (1..=3)
         .filter(|&n| n <= digits.len())
         .find_map(|n| Some((&digits[..n], territories(&digits[..n])?)))?;
-    let xml =
-        format!("<phoneNumberMetadata><territories>{blocks}</territories></phoneNumberMetadata>");
-    let db = Database::parse(xml).ok();
+    // `Database::parse` is `loader::load` (done by `build.rs`) then this.
+    let db = Database::from(meta).ok();
     debug_assert!(db.is_some(), "metadata for +{code} does not load");
     if let (Some(db), Ok(mut map)) = (&db, built.lock()) {
         map.insert(code.to_string(), db.clone());
