@@ -53,6 +53,18 @@ impl Database {
 
     /// Create a database from a loaded database.
     pub fn from(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        Database::from_with(meta, true)
+    }
+
+    /// [`Database::from`] without checking each pattern's syntax: for
+    /// metadata whose patterns were checked when it was built (mfa-recovery:
+    /// `src/core/build.rs` loads every country with [`Database::from`]).
+    /// A pattern is still compiled, and would fail, when first used.
+    pub fn from_trusted(meta: Vec<loader::Metadata>) -> Result<Self, error::LoadMetadata> {
+        Database::from_with(meta, false)
+    }
+
+    fn from_with(meta: Vec<loader::Metadata>, checked: bool) -> Result<Self, error::LoadMetadata> {
         fn tranpose<T, E>(value: Option<Result<T, E>>) -> Result<Option<T>, E> {
             match value {
                 None => Ok(None),
@@ -65,9 +77,13 @@ impl Database {
 
         let cache = Arc::new(Mutex::new(RegexCache::new(100)));
         let regex = |value: String| -> Result<CachedRegex, error::LoadMetadata> {
-            Ok(CachedRegexBuilder::new(cache.clone(), &value)
-                .ignore_whitespace(true)
-                .build()?)
+            let mut builder = CachedRegexBuilder::new(cache.clone(), &value);
+            builder.ignore_whitespace(true);
+            Ok(if checked {
+                builder.build()?
+            } else {
+                builder.build_unchecked()
+            })
         };
 
         let descriptor =
