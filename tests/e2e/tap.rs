@@ -603,6 +603,14 @@ fn bad_configuration_is_500_misconfigured_naming_the_variable() {
     assert_eq!(p["code"], "misconfigured");
     assert_eq!(p["variable"], "callers");
     assert!(!r.body.contains("SECRET") && !app.logs().contains("SECRET"));
+    // The operator reading the log learns which variable to fix.
+    let line: serde_json::Value = app
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["code"] == "misconfigured")
+        .expect("a log line for the refused request");
+    assert_eq!(line["variable"], "callers", "{line}");
 }
 
 #[test]

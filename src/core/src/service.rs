@@ -226,6 +226,9 @@ pub struct Outcome {
     pub request_id: RequestId,
     /// The error code, if the answer was a problem.
     pub code: Option<&'static str>,
+    /// The variable to fix, when the answer was `misconfigured` (its
+    /// name, never its value).
+    pub variable: Option<String>,
 }
 
 pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outcome {
@@ -236,17 +239,21 @@ pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outc
         host.entropy,
     );
     let result = dispatch(component, &req, host, &request_id).await;
-    let (res, code) = match result {
-        Ok(res) => (res, None),
+    let (res, code, variable) = match result {
+        Ok(res) => (res, None, None),
         Err(p) => {
             let code = p.code.as_str();
-            (p.into_response(), Some(code))
+            let variable = (p.code == ErrorCode::Misconfigured)
+                .then(|| p.extensions.get("variable")?.as_str().map(str::to_string))
+                .flatten();
+            (p.into_response(), Some(code), variable)
         }
     };
     Outcome {
         response: response::finish(res, &request_id),
         request_id,
         code,
+        variable,
     }
 }
 

@@ -82,6 +82,7 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
         request_id: outcome.request_id.as_str(),
         status,
         us,
+        variable: outcome.variable.as_deref(),
     };
     eprintln!("{}", serde_json::to_string(&line).unwrap_or_default());
 
@@ -104,6 +105,9 @@ struct LogLine<'a> {
     request_id: &'a str,
     status: u16,
     us: u64,
+    /// The variable a `misconfigured` answer names.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    variable: Option<&'a str>,
 }
 
 /// `timing::Shares`, its members sorted likewise.
