@@ -133,6 +133,13 @@ fn bad_evidence_is_refused_naming_the_member() {
     let long = "x".repeat(201);
     for (v, code, field) in [
         (json!("callback"), "invalid_request", "verification"),
+        // serde's derive alone reads a struct from an array of its fields.
+        (json!(["callback"]), "invalid_request", "verification"),
+        (
+            json!(["callback", "INC-1", "agent"]),
+            "invalid_request",
+            "verification",
+        ),
         (json!({}), "invalid_request", "verification.method"),
         (
             json!({ "method": "phone" }),
@@ -166,6 +173,21 @@ fn bad_evidence_is_refused_naming_the_member() {
             json!({ "user": "alice@contoso.com", "ticket": "V5", "verification": v }),
         );
         assert_refused(&r, 400, code, field, &v.to_string());
+    }
+    // A whole body given as an array of the fields, on every mutation.
+    for (path, body) in [
+        (
+            "/v1/tap",
+            json!(["alice@contoso.com", null, null, null, false, "V5"]),
+        ),
+        ("/v1/reset", json!(["alice@contoso.com"])),
+        ("/v1/phone", json!(["alice@contoso.com", "+14255550100"])),
+    ] {
+        let r = post(&app, path, body);
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        let p = r.json();
+        assert_eq!(p["code"], "invalid_request", "{path}: {p}");
+        assert!(p["detail"].as_str().unwrap().contains("JSON object"), "{p}");
     }
     assert!(writes(&sim).is_empty());
 }

@@ -947,7 +947,11 @@ mod tests {
         let e = Config::load(&vars(&[("graph_endpoint", "https://bücher.example")])).unwrap_err();
         assert_eq!(e.variable(), Variable::GraphEndpoint);
         assert!(e.to_string().contains("xn--"), "{e}");
-        let c = Config::load(&vars(&[("graph_endpoint", "https://xn--bcher-kva.example")])).unwrap();
+        let c = Config::load(&vars(&[(
+            "graph_endpoint",
+            "https://xn--bcher-kva.example",
+        )]))
+        .unwrap();
         assert_eq!(c.graph_endpoint.base(), "https://xn--bcher-kva.example");
     }
 
@@ -1022,7 +1026,9 @@ mod tests {
         for r in all {
             // A new variant fails to compile here until it is listed.
             match r {
-                NotifyRecipient::Manager | NotifyRecipient::AlternateEmail | NotifyRecipient::User => {}
+                NotifyRecipient::Manager
+                | NotifyRecipient::AlternateEmail
+                | NotifyRecipient::User => {}
             }
         }
         assert_eq!(all.len(), 3);
@@ -1030,7 +1036,12 @@ mod tests {
 
     #[test]
     fn ticket_pattern_refuses_unicode_property_classes_only() {
-        for p in [r"\p{L}+", r"INC\pN{7}", r"[\P{Greek}0-9]+", r"(?i)[a-z&&\p{Latin}]+"] {
+        for p in [
+            r"\p{L}+",
+            r"INC\pN{7}",
+            r"[\P{Greek}0-9]+",
+            r"(?i)[a-z&&\p{Latin}]+",
+        ] {
             let e = Config::load(&vars(&[("ticket_pattern", p)])).unwrap_err();
             assert_eq!(e.variable(), Variable::TicketPattern);
             assert!(e.to_string().contains("Unicode property"), "{p}: {e}");

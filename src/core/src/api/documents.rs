@@ -18,7 +18,8 @@ const DEFLATED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/documents.bin"
 fn text() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| {
-        let bytes = miniz_oxide::inflate::decompress_to_vec(DEFLATED).expect("build.rs deflated it");
+        let bytes =
+            miniz_oxide::inflate::decompress_to_vec(DEFLATED).expect("build.rs deflated it");
         String::from_utf8(bytes).expect("build.rs wrote UTF-8")
     })
 }

@@ -50,11 +50,19 @@ pub fn json_bytes(req: &Request) -> Result<&[u8], Problem> {
 }
 
 /// Deserializes `bytes` into `T`; the problem names the field at fault.
+/// The body is a JSON object: serde's derive would also read a struct from
+/// an array of its fields in order.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    let Some(&first) = bytes.iter().find(|b| !b.is_ascii_whitespace()) else {
         return Err(Problem::new(
             ErrorCode::InvalidRequest,
             "the request body is empty",
+        ));
+    };
+    if first != b'{' && serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok() {
+        return Err(Problem::new(
+            ErrorCode::InvalidRequest,
+            "the request body must be a JSON object",
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
@@ -127,6 +135,26 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     })
 }
 
+/// Deserializes `T` from a JSON object only: serde's derive alone also
+/// reads a struct from an array of its fields in order.
+pub fn object<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    struct Object<T>(std::marker::PhantomData<T>);
+    impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Object<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_map(Object(std::marker::PhantomData))
+}
+
 /// Size, media type and JSON in one step.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     parse_json(json_bytes(req)?)
@@ -174,6 +202,43 @@ mod tests {
             Body::Complete(body.as_bytes().to_vec()),
         );
         json_body::<Input>(&r).unwrap_err().body()
+    }
+
+    /// serde's derive also reads a struct from an array of its fields in
+    /// order; a body or an object field given as an array is refused,
+    /// naming the field.
+    #[test]
+    fn an_object_given_as_an_array_is_refused() {
+        let p = problem(r#"["alice@contoso.com","INC1"]"#);
+        assert_eq!(p["code"], "invalid_request", "{p}");
+        assert!(p["detail"].as_str().unwrap().contains("object"), "{p}");
+
+        #[derive(Debug, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Outer {
+            verification: Option<crate::types::Verification>,
+        }
+        let err = parse_json::<Outer>(br#"{"verification":["callback"]}"#).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidRequest);
+        assert_eq!(err.extensions["field"], "verification", "{}", err.detail);
+        let ok = parse_json::<Outer>(br#"{"verification":{"method":"callback"}}"#).unwrap();
+        assert!(ok.verification.is_some());
+        assert!(parse_json::<Outer>(br#"{"verification":null}"#)
+            .unwrap()
+            .verification
+            .is_none());
+        assert!(parse_json::<Outer>(br#"{}"#)
+            .unwrap()
+            .verification
+            .is_none());
+        // Inside the object the usual rules hold.
+        let err = parse_json::<Outer>(br#"{"verification":{"method":"fax"}}"#).unwrap_err();
+        assert_eq!(
+            err.extensions["field"], "verification.method",
+            "{}",
+            err.detail
+        );
     }
 
     #[test]

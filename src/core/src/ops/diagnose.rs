@@ -638,7 +638,10 @@ fn answer(
         // `extend`, not `collect`: the same map without a sort first.
         let mut by_error_code = serde_json::Map::new();
         by_error_code.extend(by.iter().map(|(c, (n, _))| {
-            (c.to_string(), json!({ "count": n, "meaning": signins::meaning(*c) }))
+            (
+                c.to_string(),
+                json!({ "count": n, "meaning": signins::meaning(*c) }),
+            )
         }));
         json!({
             "since": since,

@@ -19,7 +19,8 @@ pub enum VerificationMethod {
 }
 
 /// How the helpdesk confirmed the caller is the user.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+// Deserialized from a JSON object only (see `Fields`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Verification {
@@ -38,6 +39,30 @@ pub struct Verification {
     )]
     #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128)))]
     pub verified_by: Option<String>,
+}
+
+/// What [`Verification`] reads: serde's derive would also take its fields
+/// as an array in order (`["callback"]`), so `Verification` reads these
+/// from an object only ([`crate::api::input::object`]).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Fields {
+    method: VerificationMethod,
+    #[serde(default, deserialize_with = "reference")]
+    reference: Option<String>,
+    #[serde(default, deserialize_with = "verified_by")]
+    verified_by: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for Verification {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f: Fields = crate::api::input::object(d)?;
+        Ok(Verification {
+            method: f.method,
+            reference: f.reference,
+            verified_by: f.verified_by,
+        })
+    }
 }
 
 fn reference<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
