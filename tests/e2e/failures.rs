@@ -16,14 +16,13 @@ fn get(app: &Spin, path: &str, extra: &[(&str, &str)]) -> Reply {
     common::get(app, path, demo::reader_key(), extra)
 }
 
-/// Failures per user id in `[since, until]` with one of `codes`, counted
-/// from the simulator's state (retention applied as Graph applies it).
-fn expected(sim: &Sim, since: &str, until: &str, codes: &[u64]) -> HashMap<String, u64> {
+/// Failures per user id in the answer's `[since, until]` with one of
+/// `codes`, counted from the simulator's state (retention applied as Graph
+/// applies it).
+fn expected(sim: &Sim, answer: &Value, codes: &[u64]) -> HashMap<String, u64> {
     let state = sim.state();
-    let (since, until) = (
-        Instant::parse(since).unwrap(),
-        Instant::parse(until).unwrap(),
-    );
+    let at = |k: &str| Instant::parse(answer[k].as_str().unwrap()).unwrap();
+    let (since, until) = (at("since"), at("until"));
     let mut out = HashMap::new();
     for e in state["signIns"].as_array().unwrap() {
         let t = Instant::parse(e["createdDateTime"].as_str().unwrap()).unwrap();
@@ -52,12 +51,7 @@ fn counts_per_user_as_the_tenant_logged_them_sorted_with_meanings() {
     let b = r.json();
     assert_eq!(b["errorCodes"], json!([50074, 500121]));
     assert_eq!(b["truncated"], false);
-    let want = expected(
-        &sim,
-        b["since"].as_str().unwrap(),
-        b["until"].as_str().unwrap(),
-        &[500121, 50074],
-    );
+    let want = expected(&sim, &b, &[500121, 50074]);
     let users = b["users"].as_array().unwrap();
     let got: HashMap<String, u64> = users
         .iter()
@@ -121,12 +115,7 @@ fn counts_per_user_as_the_tenant_logged_them_sorted_with_meanings() {
 
     // Defaults: the last 24 hours of 500121; the 45-day-old event never shows.
     let d = get(&app, "/v1/failures", &[]).json();
-    let want = expected(
-        &sim,
-        d["since"].as_str().unwrap(),
-        d["until"].as_str().unwrap(),
-        &[500121],
-    );
+    let want = expected(&sim, &d, &[500121]);
     assert_eq!(d["users"].as_array().unwrap().len(), want.len());
     assert!(want.contains_key("48b85567-7c29-53ed-b888-e7aef7ddc561"));
 
@@ -173,12 +162,7 @@ fn every_page_is_read_throttling_is_retried_and_a_spent_budget_truncates() {
     let r = get(&app, all, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let b = r.json();
-    let want = expected(
-        &sim,
-        b["since"].as_str().unwrap(),
-        b["until"].as_str().unwrap(),
-        &codes,
-    );
+    let want = expected(&sim, &b, &codes);
     let total: u64 = want.values().sum();
     assert!(total > 3000, "{total} failures: enough for several pages");
     assert_eq!(b["scannedEvents"].as_u64().unwrap(), total);
@@ -373,12 +357,7 @@ fn a_busy_log_is_read_across_calls_then_answered_from_the_store() {
         last["coverage"],
         json!([{ "since": last["since"], "until": last["until"] }])
     );
-    let want = expected(
-        &sim,
-        last["since"].as_str().unwrap(),
-        last["until"].as_str().unwrap(),
-        &[500121],
-    );
+    let want = expected(&sim, &last, &[500121]);
     assert_eq!(counts(&last), want);
     assert_eq!(
         last["scannedEvents"].as_u64().unwrap(),
@@ -407,12 +386,7 @@ fn a_busy_log_is_read_across_calls_then_answered_from_the_store() {
     assert_eq!(counts(&again), want);
     // A narrower window and a minimum come from the same store.
     let day = get(&app, "/v1/failures?since=P1D&minFailures=2", &[]).json();
-    let want_day = expected(
-        &sim,
-        day["since"].as_str().unwrap(),
-        day["until"].as_str().unwrap(),
-        &[500121],
-    );
+    let want_day = expected(&sim, &day, &[500121]);
     let want_day: HashMap<String, u64> = want_day.into_iter().filter(|(_, n)| *n >= 2).collect();
     assert_eq!(counts(&day), want_day);
     assert_eq!(
@@ -437,12 +411,7 @@ fn a_log_that_changed_is_read_again_not_answered_from_the_old_store() {
     let r = get(&app, q, &[]);
     assert_eq!(r.status, 200, "{}", r.body);
     let b = r.json();
-    let want = expected(
-        &sim,
-        b["since"].as_str().unwrap(),
-        b["until"].as_str().unwrap(),
-        &[500121],
-    );
+    let want = expected(&sim, &b, &[500121]);
     assert_eq!(counts(&b), want);
     assert_eq!(b["truncated"], false);
 }
@@ -475,12 +444,7 @@ fn refresh_fills_the_store_and_catches_late_sign_ins_once() {
     let before = get(&app, q, &[]).json();
     assert_eq!(sign_in_requests(&sim).len(), 1, "the newest read only");
     assert_eq!(before["source"], "store");
-    let visible = expected(
-        &sim,
-        before["since"].as_str().unwrap(),
-        before["until"].as_str().unwrap(),
-        &[500121],
-    );
+    let visible = expected(&sim, &before, &[500121]);
     // The state lists the late event already; Graph did not, yet.
     assert_eq!(counts(&before)[bob] + 1, visible[bob]);
 

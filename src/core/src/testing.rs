@@ -309,6 +309,24 @@ impl World {
     }
 }
 
+/// A token endpoint's answer, for a transport script's first response.
+pub const TOKEN_RESPONSE: &str =
+    r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#;
+
+/// A configured world whose Graph is `https://graph.example`, its
+/// configuration, and a request id: what a Graph client under test needs.
+pub fn graph_world() -> (World, crate::config::Config, crate::api::RequestId) {
+    let mut w = World::configured();
+    w.vars
+        .insert("graph_endpoint".into(), "https://graph.example".into());
+    let c = crate::config::Config::load(&w.vars).expect("a configured world loads");
+    (
+        w,
+        c,
+        crate::api::RequestId::parse("req-1").expect("a request id"),
+    )
+}
+
 /// A key-value store that is down: every call fails.
 pub struct DownKv;
 

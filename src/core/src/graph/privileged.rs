@@ -370,7 +370,7 @@ mod tests {
     use futures::executor::block_on;
     use serde_json::json;
 
-    const TOKEN: &str = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#;
+    use crate::testing::TOKEN_RESPONSE as TOKEN;
     const ROLE: &str = "fe930be7-5e62-47db-91af-98c3a49a38b1";
 
     fn batch_answer(items: Value) -> String {

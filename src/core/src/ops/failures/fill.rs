@@ -312,14 +312,10 @@ mod tests {
     use futures::executor::block_on;
     use serde_json::json;
 
-    const TOKEN: &str = r#"{"token_type":"Bearer","expires_in":3599,"access_token":"tok"}"#;
+    use crate::testing::TOKEN_RESPONSE as TOKEN;
 
     fn setup() -> (World, Config, RequestId) {
-        let mut w = World::configured();
-        w.vars
-            .insert("graph_endpoint".into(), "https://graph.example".into());
-        let c = Config::load(&w.vars).unwrap();
-        (w, c, RequestId::parse("req-1").unwrap())
+        crate::testing::graph_world()
     }
 
     fn page(now: i64, ids: std::ops::Range<i64>, next: bool) -> String {
