@@ -819,6 +819,15 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
                 .unwrap_or(OffsetDateTime::UNIX_EPOCH),
         )
     });
+    let sign_in_times: Vec<OffsetDateTime> = sign_ins
+        .iter()
+        .map(|s| {
+            s["createdDateTime"]
+                .as_str()
+                .and_then(clock::parse)
+                .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        })
+        .collect();
 
     Ok(State {
         fixture_doc: doc.clone(),
@@ -839,6 +848,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         policy,
         configurations,
         sign_ins,
+        sign_in_times,
         sign_in_delay_secs,
         sign_in_matches: None,
         sent_mail: Vec::new(),

@@ -306,6 +306,8 @@ pub struct State {
     pub configurations: Vec<Value>,
     /// Newest first.
     pub sign_ins: Vec<Value>,
+    /// Each sign-in's `createdDateTime`, in the same order (newest first).
+    pub sign_in_times: Vec<time::OffsetDateTime>,
     /// How long after `createdDateTime` a sign-in is listed: Entra's
     /// reporting latency (95 % within 2 minutes, 99 % within 5; "up to two
     /// hours" in the portal: reference-reports-latencies, MS Learn

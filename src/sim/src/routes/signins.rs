@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use super::{collection, collection_of, entity, Ctx, ListSpec, Reply};
 use crate::clock;
 use crate::errors::{GraphError, GraphResult};
-use crate::filter::{Kind, Spec};
+use crate::filter::{Expr, Kind, Lit, Op, Spec};
+use time::OffsetDateTime;
 use crate::state::{Kind as MethodKind, State};
 
 static SIGNIN_FILTER: Spec = Spec {
@@ -75,19 +76,42 @@ fn licence(cx: &Ctx) -> GraphResult<()> {
 }
 
 /// Indices of the sign-ins inside the retention window that have reached
-/// the log (`signIns.ingestionDelaySeconds` after they happened).
-fn retained(st: &State) -> Vec<usize> {
+/// the log (`signIns.ingestionDelaySeconds` after they happened), and
+/// inside `[lower, upper]` when given: the log is kept in time order, so
+/// the range is found by binary search and only it is filtered further.
+fn retained(st: &State, lower: Option<OffsetDateTime>, upper: Option<OffsetDateTime>) -> Vec<usize> {
     let now = st.now();
     let cutoff = now - time::Duration::days(st.tenant.sign_in_retention_days);
     let arrived = now - time::Duration::seconds(st.sign_in_delay_secs);
-    (0..st.sign_ins.len())
-        .filter(|&i| {
-            st.sign_ins[i]["createdDateTime"]
-                .as_str()
-                .and_then(clock::parse)
-                .is_some_and(|t| t >= cutoff && t <= arrived)
-        })
-        .collect()
+    let newest = upper.map_or(arrived, |u| u.min(arrived));
+    let oldest = lower.map_or(cutoff, |l| l.max(cutoff));
+    let times = &st.sign_in_times;
+    // Newest first: the first index at or before `newest`, the first one
+    // older than `oldest`.
+    let start = times.partition_point(|t| *t > newest);
+    let end = times.partition_point(|t| *t >= oldest);
+    (start..end.max(start)).collect()
+}
+
+/// The `createdDateTime` bounds a filter's top-level conjunction sets
+/// (`ge`/`gt` below, `le`/`lt` above); the whole filter still decides.
+fn time_bounds(e: &Expr) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
+    match e {
+        Expr::And(a, b) => {
+            let (la, ua) = time_bounds(a);
+            let (lb, ub) = time_bounds(b);
+            (la.max(lb), match (ua, ub) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            })
+        }
+        Expr::Cmp { prop, op, lit: Lit::DateTime(t) } if prop == "createdDateTime" => match op {
+            Op::Ge | Op::Gt => (Some(*t), None),
+            Op::Le | Op::Lt => (None, Some(*t)),
+            _ => (None, None),
+        },
+        _ => (None, None),
+    }
 }
 
 pub fn list_sign_ins(cx: &mut Ctx) -> GraphResult<Reply> {
@@ -113,7 +137,8 @@ pub fn list_sign_ins(cx: &mut Ctx) -> GraphResult<Reply> {
     let matches = match &cx.st.sign_in_matches {
         Some((k, m)) if *k == key => m.clone(),
         _ => {
-            let m: Vec<usize> = retained(cx.st)
+            let (lower, upper) = expr.as_ref().map_or((None, None), time_bounds);
+            let m: Vec<usize> = retained(cx.st, lower, upper)
                 .into_iter()
                 .filter(|&i| {
                     expr.as_ref().is_none_or(|e| {
@@ -137,7 +162,7 @@ pub fn get(cx: &mut Ctx) -> GraphResult<Reply> {
     throttle(cx)?;
     licence(cx)?;
     let id = cx.params[0].clone();
-    let v = retained(cx.st)
+    let v = retained(cx.st, None, None)
         .into_iter()
         .map(|i| cx.st.sign_ins[i].clone())
         .find(|s| {
