@@ -92,9 +92,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     // The failures store (`store::failures`), which also creates its own
     // tables when it finds them missing.
     (4, super::failures::SCHEMA),
+    (5, super::failures::ANSWER_INDEXES),
 ];
 
-pub const CURRENT_VERSION: i64 = 4;
+pub const CURRENT_VERSION: i64 = 5;
 
 /// Brings the database to [`CURRENT_VERSION`]; returns the version found.
 pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {
