@@ -89,6 +89,11 @@ fn main() {
         "rate_limits",
         "{\"callerPerMinute\":null,\"callerMutationsPerDay\":null,\"tapPerUserPerDay\":null,\"phonePerUserPerDay\":null}",
     )]);
+    // Twenty diagnoses in a few seconds would meet the reports throttle (5
+    // per 10 s) and time its Retry-After, not the component.
+    stack.sim.reseed(|f| {
+        f["throttle"] = json!({ "reportsMaxRequests": 100000, "reportsWindowSeconds": 1 });
+    });
     stack.sim.latency(latency);
 
     let stop = Arc::new(AtomicBool::new(false));
