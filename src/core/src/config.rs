@@ -15,6 +15,7 @@ use url::Url;
 
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 
+use crate::api::input::Object;
 use crate::ports::Variables;
 use crate::types::{is_guid, Scope, Secret};
 
@@ -473,7 +474,7 @@ impl Config {
             .transpose()?
             .unwrap_or_default();
         let rate_limits = read(Variable::RateLimits)?
-            .map(|raw| parse_json::<RateLimits>(Variable::RateLimits, &raw))
+            .map(|raw| parse_json::<Object<RateLimits>>(Variable::RateLimits, &raw).map(|o| o.0))
             .transpose()?
             .unwrap_or_default();
         let notify = read(Variable::Notify)?
@@ -596,7 +597,11 @@ struct RawCaller {
 
 fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
     let v = Variable::Callers;
-    let raw: Vec<RawCaller> = parse_json(v, raw)?;
+    // Each entry an object, never an array of its fields.
+    let raw: Vec<RawCaller> = parse_json::<Vec<Object<RawCaller>>>(v, raw)?
+        .into_iter()
+        .map(|o| o.0)
+        .collect();
     if raw.is_empty() {
         return Err(ConfigError::invalid(v, "no callers configured"));
     }
@@ -700,7 +705,7 @@ fn parse_protected_users(raw: &str) -> Result<Vec<String>, ConfigError> {
 
 fn parse_notify(raw: &str) -> Result<NotifyConfig, ConfigError> {
     let v = Variable::Notify;
-    let n: NotifyConfig = parse_json(v, raw)?;
+    let n: NotifyConfig = parse_json::<Object<NotifyConfig>>(v, raw)?.0;
     if !matches!(
         crate::types::UserRef::parse(&n.sender),
         Ok(crate::types::UserRef::Upn(_))
@@ -813,6 +818,14 @@ mod tests {
                 r#"[{"id":"x","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["SECRETVALUE"]}]"#,
             ),
             ("callers", "[]"),
+            // Objects given as arrays of their fields (serde's derive alone
+            // reads those).
+            (
+                "callers",
+                r#"[["SECRETVALUE","5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8",null,["tap"]]]"#,
+            ),
+            ("rate_limits", "[5, 10]"),
+            ("notify", r#"["SECRETVALUE@contoso.com", ["user"]]"#),
             ("graph_endpoint", "ftp://SECRETVALUE"),
             (
                 "graph_endpoint",

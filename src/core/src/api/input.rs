@@ -155,6 +155,15 @@ where
     d.deserialize_map(Object(std::marker::PhantomData))
 }
 
+/// `T` read through [`object`]: for a `Vec<Object<T>>` or a whole document.
+pub struct Object<T>(pub T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        object(d).map(Object)
+    }
+}
+
 /// Size, media type and JSON in one step.
 pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
     parse_json(json_bytes(req)?)
