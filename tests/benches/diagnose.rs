@@ -1,4 +1,4 @@
-//! Diagnose benchmark (issue 9): Graph round trips per `GET /v1/diagnose`
+//! Diagnose benchmark: Graph round trips per `GET /v1/diagnose`
 //! (aim: one `$batch`, plus sign-in pages when there are many failures)
 //! and its latency through Spin against a zero-latency simulator, counted
 //! from graph-sim's request log. Prints figures only.

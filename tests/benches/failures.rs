@@ -1,4 +1,4 @@
-//! Failures benchmark (issue 7): `GET /v1/failures` over 200,000 sign-in
+//! Failures benchmark: `GET /v1/failures` over 200,000 sign-in
 //! failures in the simulator (release build): events per second through
 //! the component, pages fetched, bytes read, the component instance's peak
 //! memory, and the same pages read by a client that only reads them, so

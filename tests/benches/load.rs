@@ -1,4 +1,4 @@
-//! Load (issue 8): 50 concurrent TAP requests for 50 different users, then
+//! Load: 50 concurrent TAP requests for 50 different users, then
 //! a fixed number of mixed requests (TAP, reset dry runs, phones, failures,
 //! audit) from 16 concurrent clients through Spin against graph-sim on
 //! loopback: requests per second, p50/p99, errors (must be 0) and Graph

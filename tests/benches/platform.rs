@@ -1,4 +1,4 @@
-//! Platform benchmark (issue 4): `GET /healthz` through real `spin up` on
+//! Platform benchmark: `GET /healthz` through real `spin up` on
 //! loopback at 1 and 32 concurrent clients (requests per second, p50/p99),
 //! cold start (process start to first 200), and each component's `.wasm`
 //! size. Prints figures; asserts nothing.

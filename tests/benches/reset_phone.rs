@@ -1,4 +1,4 @@
-//! Reset and phone benchmark (issue 6): Graph round trips per reset as a
+//! Reset and phone benchmark: Graph round trips per reset as a
 //! function of how many methods the user has (1, 3, 8, 12), and per phone
 //! addition, counted from graph-sim's request log; latency of each through
 //! Spin against a zero-latency simulator. Prints figures only.

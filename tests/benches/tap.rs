@@ -1,4 +1,4 @@
-//! TAP benchmark (issue 5): Graph round trips per issuance, cold and with
+//! TAP benchmark: Graph round trips per issuance, cold and with
 //! warm token and role-holder caches, counted from graph-sim's request log;
 //! token requests per 1,000 issuances; p50/p99 latency of `POST /v1/tap`
 //! through Spin against a zero-latency simulator. Prints figures only.
