@@ -7,8 +7,8 @@ use super::{collection, collection_of, entity, Ctx, ListSpec, Reply};
 use crate::clock;
 use crate::errors::{GraphError, GraphResult};
 use crate::filter::{Expr, Kind, Lit, Op, Spec};
-use time::OffsetDateTime;
 use crate::state::{Kind as MethodKind, State};
+use time::OffsetDateTime;
 
 static SIGNIN_FILTER: Spec = Spec {
     clauses: &[
@@ -79,7 +79,11 @@ fn licence(cx: &Ctx) -> GraphResult<()> {
 /// the log (`signIns.ingestionDelaySeconds` after they happened), and
 /// inside `[lower, upper]` when given: the log is kept in time order, so
 /// the range is found by binary search and only it is filtered further.
-fn retained(st: &State, lower: Option<OffsetDateTime>, upper: Option<OffsetDateTime>) -> Vec<usize> {
+fn retained(
+    st: &State,
+    lower: Option<OffsetDateTime>,
+    upper: Option<OffsetDateTime>,
+) -> Vec<usize> {
     let now = st.now();
     let cutoff = now - time::Duration::days(st.tenant.sign_in_retention_days);
     let arrived = now - time::Duration::seconds(st.sign_in_delay_secs);
@@ -100,12 +104,19 @@ fn time_bounds(e: &Expr) -> (Option<OffsetDateTime>, Option<OffsetDateTime>) {
         Expr::And(a, b) => {
             let (la, ua) = time_bounds(a);
             let (lb, ub) = time_bounds(b);
-            (la.max(lb), match (ua, ub) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            })
+            (
+                la.max(lb),
+                match (ua, ub) {
+                    (Some(x), Some(y)) => Some(x.min(y)),
+                    (x, y) => x.or(y),
+                },
+            )
         }
-        Expr::Cmp { prop, op, lit: Lit::DateTime(t) } if prop == "createdDateTime" => match op {
+        Expr::Cmp {
+            prop,
+            op,
+            lit: Lit::DateTime(t),
+        } if prop == "createdDateTime" => match op {
             Op::Ge | Op::Gt => (Some(*t), None),
             Op::Le | Op::Lt => (None, Some(*t)),
             _ => (None, None),
