@@ -104,6 +104,24 @@ pub fn registration_path(user_id: &str) -> String {
     )
 }
 
+/// The first page of a sign-in query: what it says of the tenant's P1
+/// licence is remembered, and a 403 names `AuditLog.Read.All` (or keeps
+/// the licence refusal's own code).
+pub async fn first_page(
+    graph: &super::GraphClient<'_>,
+    now_secs: u64,
+    path: &str,
+) -> Result<Value, super::GraphError> {
+    let first = graph.get(path).await?;
+    super::licences::Licences::observe(
+        graph.sealed(),
+        now_secs,
+        super::licences::Licence::P1,
+        &first,
+    );
+    Ok(first.into_read(&super::permissions::AUDIT_LOG_READ)?.body)
+}
+
 /// Folds the pages after `first` into `agg` while the budget lasts:
 /// `(pages read, truncated)`, truncated when the budget ran out (spent
 /// between pages, or throttled past it) before the last page.

@@ -10,8 +10,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::graph::licences::{Licence, Licences};
-use crate::graph::{permissions, signins, GraphClient, GraphError};
+use crate::graph::{signins, GraphClient, GraphError};
 use crate::ports::{nonce, Host};
 use crate::store::failures::{self as store, Event, Range, TICKS_PER_SEC};
 use crate::types::Instant;
@@ -190,18 +189,9 @@ async fn read_ranges(
             STORED_CODES,
             None,
         );
-        let first = match graph.get(&path).await {
-            Ok(page) => page,
-            Err(e) => return stop(e, progress).map(|()| Matched::Yes),
-        };
-        Licences::observe(
-            graph.sealed(),
-            crate::types::unix_secs(host.clock.now()),
-            Licence::P1,
-            &first,
-        );
-        let mut page = match first.into_read(&permissions::AUDIT_LOG_READ) {
-            Ok(page) => page.body,
+        let now = crate::types::unix_secs(host.clock.now());
+        let mut page = match signins::first_page(graph, now, &path).await {
+            Ok(body) => body,
             Err(e) => return stop(e, progress).map(|()| Matched::Yes),
         };
         loop {

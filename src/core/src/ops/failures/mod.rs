@@ -29,9 +29,9 @@ use super::access;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::graph::client::DEFAULT_BUDGET;
-use crate::graph::licences::{self, Licence, Licences};
+use crate::graph::licences;
 use crate::graph::signins::{self, Aggregate, UserFailures};
-use crate::graph::{permissions, GraphClient, GraphError};
+use crate::graph::{GraphClient, GraphError};
 use crate::ports::Host;
 use crate::service::Request;
 use crate::store::failures::{self as store, Question, Range};
@@ -155,22 +155,10 @@ async fn from_graph(
     q: &FailuresQuery,
 ) -> Result<Report, GraphError> {
     let mut agg = Aggregate::default();
-    let first = graph
-        .get(&signins::first_page_path(
-            q.since,
-            q.until,
-            &q.error_codes,
-            q.user.as_ref(),
-        ))
-        .await?;
-    Licences::observe(
-        graph.sealed(),
-        crate::types::unix_secs(host.clock.now()),
-        Licence::P1,
-        &first,
-    );
-    let first = first.into_read(&permissions::AUDIT_LOG_READ)?;
-    let (pages, truncated) = signins::fold_pages(graph, &first.body, &mut agg).await?;
+    let path = signins::first_page_path(q.since, q.until, &q.error_codes, q.user.as_ref());
+    let first =
+        signins::first_page(graph, crate::types::unix_secs(host.clock.now()), &path).await?;
+    let (pages, truncated) = signins::fold_pages(graph, &first, &mut agg).await?;
     let window = Range::new(q.since.unix(), q.until.unix());
     // Pages come newest first: a cut-short read covers from its oldest event.
     let coverage = if !truncated {
