@@ -11,7 +11,9 @@
 //!   problem+json, request ids, responses).
 //! - [`ops`]: one module per operation.
 //! - [`ports`]: what the host provides.
-//! - [`service`]: the operation table and the single entry point.
+//! - [`service`]: the routes and the single entry point.
+//! - `openapi` (feature `openapi`, native only): the OpenAPI and Swagger
+//!   generator, which reads every operation's types.
 
 pub mod api;
 pub mod audit;
@@ -19,6 +21,8 @@ pub mod auth;
 pub mod config;
 pub mod graph;
 pub mod notify;
+#[cfg(feature = "openapi")]
+pub mod openapi;
 pub mod ops;
 pub mod ports;
 pub mod service;

@@ -7,22 +7,11 @@ use std::pin::Pin;
 
 use http::Method;
 
+use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::ops;
 use crate::ports::Host;
-
-/// Largest request body accepted (API.md: over 64 KiB -> 413).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// The request body as the edge read it: it stops reading past the limit.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Body {
-    Complete(Vec<u8>),
-    TooLarge,
-}
-
-pub type Request = http::Request<Body>;
 
 /// A Spin component: its name and the routes it owns. Each component crate
 /// names its own constant, so its build links only its own operations (the
@@ -305,6 +294,7 @@ fn safe_path(path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::request::Body;
     use crate::ports::Database as _;
     use crate::testing::World;
     use futures::executor::block_on;

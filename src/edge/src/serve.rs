@@ -3,8 +3,9 @@
 use futures::StreamExt;
 use spin_sdk::http::{Fields, IncomingRequest, OutgoingResponse, ResponseOutparam};
 
+use mfa_core::api::request::{Body, MAX_BODY_BYTES};
 use mfa_core::ports::Host;
-use mfa_core::service::{self, Body, Component, MAX_BODY_BYTES};
+use mfa_core::service::{self, Component};
 use mfa_core::timing::{TimedDb, TimedKv, TimedTransport, Timings};
 
 use crate::spin_ports::{SpinClock, SpinDb, SpinEntropy, SpinKv, SpinTransport, SpinVariables};
@@ -31,11 +32,12 @@ pub async fn serve(component: Component, req: IncomingRequest, out: ResponseOutp
     let body = read_body(req).await;
     let request = match builder.body(body) {
         Ok(r) => r,
-        // An unparseable method or URI: answer as a bad request.
+        // Spin hands over only what its HTTP parser accepted, so this is
+        // out of reach; were it not, the request is answered as a bare
+        // `GET /` (the catch-all's 404), never a panic.
         Err(_) => http::Request::builder()
             .uri("/")
             .method("GET")
-            .header("x-mfa-invalid", "1")
             .body(Body::Complete(Vec::new()))
             .expect("static request"),
     };

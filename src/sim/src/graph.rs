@@ -10,6 +10,7 @@ use crate::auth;
 use crate::clock;
 use crate::errors::{GraphError, GraphResult};
 use crate::faults::{self, Fault};
+use crate::headers::header;
 use crate::openapi::{check_body, parse_query, spec, RouteMatch, Version};
 use crate::reqlog::{redact_headers, Entry};
 use crate::routes::{self, Ctx, Reply};
@@ -32,13 +33,6 @@ pub struct GraphResp {
     pub body: Option<Value>,
     /// Drop the connection instead of answering (fault `connectionReset`).
     pub drop: bool,
-}
-
-pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// Splits a raw path into decoded segments; `%23` becomes `#`, `%2F` stays inside its segment.

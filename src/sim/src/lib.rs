@@ -21,6 +21,7 @@ pub mod faults;
 pub mod filter;
 pub mod fixture;
 pub mod graph;
+pub mod headers;
 pub mod openapi;
 pub mod reqlog;
 pub mod routes;

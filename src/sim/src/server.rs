@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 
 use crate::auth;
 use crate::faults;
-use crate::graph::{self, decode_path, header, log, GraphReq, GraphResp, LogInfo};
+use crate::graph::{self, decode_path, log, GraphReq, GraphResp, LogInfo};
+use crate::headers::header;
 use crate::reqlog::redact_headers;
 use crate::Sim;
 

@@ -45,7 +45,6 @@ error_codes! {
     InsufficientScope => ("insufficient_scope", FORBIDDEN, "The caller lacks the scope this operation needs"),
     RateLimited => ("rate_limited", TOO_MANY_REQUESTS, "Rate limit exceeded"),
     // Mutations.
-    TicketRequired => ("ticket_required", BAD_REQUEST, "A ticket is required for this change"),
     VerificationRequired => ("verification_required", BAD_REQUEST, "Verification evidence is required for this change"),
     IdempotencyKeyReused => ("idempotency_key_reused", UNPROCESSABLE_ENTITY, "This Idempotency-Key was used with a different body"),
     RequestInProgress => ("request_in_progress", CONFLICT, "A request with this Idempotency-Key is still in progress"),

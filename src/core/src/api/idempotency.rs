@@ -20,10 +20,13 @@ use crate::types::IdempotencyKey;
 pub const HEADER: &str = "idempotency-key";
 /// How long a stored outcome answers retries.
 pub const RECORD_TTL_SECS: u64 = 24 * 60 * 60;
-/// A webhook delivery's outcome lives as long as its `webhook-id` binding
-/// (API.md "Callers": 72 h), so a sender's late retry replays rather than
-/// re-runs the change.
-pub const DELIVERY_TTL_SECS: u64 = crate::auth::webhook::DELIVERY_TTL_SECS;
+/// How long a `webhook-id` stays bound to its first delivery and its
+/// outcome answers redeliveries (API.md "Callers": 72 h). Far longer than
+/// the timestamp tolerance: senders retry for hours (Standard Webhooks'
+/// schedule runs about a day and a half), each retry re-signed with a fresh
+/// timestamp, and a retry must still find the outcome rather than run the
+/// change again.
+pub const DELIVERY_TTL_SECS: u64 = 72 * 60 * 60;
 /// An in-flight claim older than this belongs to an instance that died: the
 /// request budget is 20 s, so two minutes is well past any live request.
 pub const STALE_CLAIM_SECS: u64 = 120;
@@ -34,9 +37,6 @@ pub const STALE_CLAIM_SECS: u64 = 120;
 pub struct StoredOutcome {
     pub status: u16,
     pub body: serde_json::Value,
-    /// Contract headers worth replaying (`Location`, `Cache-Control`).
-    #[serde(default)]
-    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,7 +258,6 @@ mod tests {
         StoredOutcome {
             status,
             body: json!({ "methodId": "m1", "passRedacted": true }),
-            headers: vec![],
         }
     }
 

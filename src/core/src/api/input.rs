@@ -7,7 +7,7 @@ use http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
 use super::{ErrorCode, Problem};
-use crate::service::{Body, Request};
+use crate::api::request::{Body, Request};
 
 /// Whether the request says its body is JSON (`application/json`, with
 /// parameters, or a `+json` type).

@@ -5,9 +5,8 @@ pub mod codes;
 pub mod documents;
 pub mod idempotency;
 pub mod input;
-#[cfg(feature = "openapi")]
-pub mod openapi;
 pub mod problem;
+pub mod request;
 pub mod request_id;
 pub mod response;
 

@@ -31,12 +31,7 @@ pub const SIGNATURE: &str = "webhook-signature";
 pub const TOLERANCE_SECS: u64 = 300;
 /// The spec sets no bound; ids are message ids like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
 pub const MAX_ID_CHARS: usize = 256;
-/// How long a `webhook-id` stays bound to its first delivery (API.md
-/// "Callers"). Far longer than the timestamp tolerance: senders retry for
-/// hours (Standard Webhooks' schedule runs about a day and a half), each
-/// retry re-signed with a fresh timestamp, and a retry must still find the
-/// outcome rather than run the change again.
-pub const DELIVERY_TTL_SECS: u64 = 72 * 60 * 60;
+pub use crate::api::idempotency::DELIVERY_TTL_SECS;
 
 /// The spec's signatures are padded standard base64; unpadded ones are
 /// accepted too, since some senders strip `=`.

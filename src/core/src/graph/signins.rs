@@ -4,10 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use serde::Serialize;
 use serde_json::Value;
 
-use crate::types::{Instant, UserRef};
+use crate::types::{FailingUser, Instant, UserFailures, UserRef};
 
 /// Graph's largest sign-in page (FACTS §7 [s34]).
 pub const PAGE_SIZE: u32 = 1000;
@@ -162,28 +161,6 @@ fn page_items(body: &Value) -> &[Value] {
     body.get("value")
         .and_then(Value::as_array)
         .map_or(&[], Vec::as_slice)
-}
-
-/// One user's failures, as the answer lists them.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct UserFailures {
-    pub user: FailingUser,
-    pub failures: u64,
-    pub first_failure_date_time: String,
-    pub last_failure_date_time: String,
-    pub error_codes: BTreeMap<String, u64>,
-    pub failure_reasons: BTreeSet<String>,
-    pub apps: BTreeSet<String>,
-    pub ip_addresses: BTreeSet<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FailingUser {
-    pub id: String,
-    pub user_principal_name: String,
-    pub display_name: Option<String>,
 }
 
 /// Bounds what one user's entry may grow to: a user failing from a

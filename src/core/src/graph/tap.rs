@@ -48,6 +48,16 @@ fn d480() -> u32 {
 }
 
 impl TapPolicy {
+    /// The lifetime a pass may have: the policy's bounds, capped by the
+    /// deployment's `tap_max_lifetime_minutes`. TAP holds a request to them
+    /// and diagnose reports them, so both read them here.
+    pub fn lifetime_bounds(&self, cap: u32) -> (u32, u32) {
+        (
+            self.minimum_lifetime_in_minutes,
+            self.maximum_lifetime_in_minutes.min(cap),
+        )
+    }
+
     pub fn enabled(&self) -> bool {
         self.state.eq_ignore_ascii_case("enabled")
     }

@@ -7,12 +7,12 @@
 // `Denied` carries a whole problem+json body; it is built once per request.
 #![allow(clippy::result_large_err)]
 
+use crate::api::request::{Body, Request};
 use crate::api::Problem;
 use crate::auth::webhook::Endpoint;
 use crate::auth::{self, rate_limit, refusals, Caller};
 use crate::config::Config;
 use crate::ports::Host;
-use crate::service::{Body, Request};
 use crate::types::Scope;
 
 /// Why a request was not admitted, and who it came from when that was

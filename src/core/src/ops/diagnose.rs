@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::access;
-use super::issue_tap::lifetime_bounds;
+use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::audit::{self, AuditEntry, Outcome};
@@ -25,7 +25,6 @@ use crate::graph::signins::{self, Aggregate};
 use crate::graph::users::{self, DirectoryUser};
 use crate::graph::{tap, BatchRequest, GraphClient, GraphError, GraphResponse, Version};
 use crate::ports::Host;
-use crate::service::Request;
 use crate::types::{Instant, Scope, UserRef};
 
 /// The sign-in error codes diagnose reads: every code the meanings table
@@ -676,7 +675,7 @@ fn answer(
             "policyState": e.policy.as_ref().map(|p| p.state.clone()),
             "userInScope": e.in_scope,
             "lifetimeBounds": e.policy.as_ref().map(|p| {
-                let (min, max) = lifetime_bounds(p, config.tap_max_lifetime_minutes);
+                let (min, max) = p.lifetime_bounds(config.tap_max_lifetime_minutes);
                 json!({ "minimum": min, "maximum": max })
             }),
             "existing": existing,

@@ -36,13 +36,6 @@ mutation_input!(TapInput);
 
 pub struct IssueTap;
 
-/// The lifetime a pass may have: the policy's bounds, capped by the
-/// deployment's `tap_max_lifetime_minutes`.
-pub fn lifetime_bounds(policy: &tap::TapPolicy, cap: u32) -> (u32, u32) {
-    let max = policy.maximum_lifetime_in_minutes.min(cap);
-    (policy.minimum_lifetime_in_minutes, max)
-}
-
 impl Operation for IssueTap {
     type Input = TapInput;
     const OPERATION: MutatingOperation = MutatingOperation::Tap;
@@ -78,7 +71,7 @@ impl Operation for IssueTap {
                 "the user is not in the Temporary Access Pass policy's include targets, or is excluded".into(),
             ));
         }
-        let (min, max) = lifetime_bounds(&policy, cx.config.tap_max_lifetime_minutes);
+        let (min, max) = policy.lifetime_bounds(cx.config.tap_max_lifetime_minutes);
         let lifetime = input
             .lifetime_in_minutes
             .unwrap_or(policy.default_lifetime_in_minutes.min(max));

@@ -6,6 +6,7 @@
 use http::StatusCode;
 use serde_json::json;
 
+use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::auth;
@@ -16,7 +17,6 @@ use crate::graph::licences::Licences;
 use crate::graph::permissions::{self, Need};
 use crate::graph::token;
 use crate::ports::Host;
-use crate::service::Request;
 use crate::store::sealed::Sealed;
 use crate::store::{installation, schema};
 use crate::types::rfc3339;

@@ -6,11 +6,11 @@
 use http::StatusCode;
 
 use super::access;
+use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::audit::{self, AuditError, AuditQuery, Keying, VerifyQuery};
 use crate::ports::Host;
-use crate::service::Request;
 use crate::types::Scope;
 
 /// The route prefix: `/v1/audit` and everything under it.

@@ -11,10 +11,10 @@ use futures::executor::block_on;
 use serde_json::{json, Value};
 
 use super::ResetMfa;
+use crate::api::request::Body;
 use crate::api::RequestId;
 use crate::ops::mutation::run;
 use crate::ports::{OutboundRequest, OutboundResponse, TransportError};
-use crate::service::Body;
 use crate::testing::World;
 
 const USER_ID: &str = "2f9c4b7e-83d1-4a6f-b2c5-9e1d7a3f6b80";

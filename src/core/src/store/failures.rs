@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::graph::signins::{FailingUser, UserFailures};
 use crate::ports::{Database, HostError, SqlValue};
 use crate::types::UserRef;
+use crate::types::{FailingUser, UserFailures};
 
 pub const TICKS_PER_SEC: i64 = 10_000_000;
 const HOUR_TICKS: i64 = 3600 * TICKS_PER_SEC;

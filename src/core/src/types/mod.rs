@@ -11,6 +11,7 @@ mod scope;
 mod secret;
 mod text;
 mod time;
+mod user_failures;
 mod user_ref;
 mod verification;
 
@@ -23,6 +24,7 @@ pub use secret::Secret;
 pub use text::{IdempotencyKey, Reason, Ticket};
 pub(crate) use time::utc_millis;
 pub use time::{rfc3339, unix_secs};
+pub use user_failures::{FailingUser, UserFailures};
 pub use user_ref::{encode_segment, is_guid, UserRef, UserRefError};
 pub use verification::{Verification, VerificationMethod};
 

@@ -37,7 +37,7 @@ pub struct Ctx<'a> {
 
 impl Ctx<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
-        crate::graph::header(self.headers, name)
+        crate::headers::header(self.headers, name)
     }
 
     pub fn context(&self, fragment: &str) -> String {

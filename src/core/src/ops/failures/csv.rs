@@ -1,6 +1,6 @@
 //! The report as CSV (RFC 4180), safe to open in a spreadsheet.
 
-use crate::graph::signins::UserFailures;
+use crate::types::UserFailures;
 
 /// A cell a spreadsheet would run as a formula is prefixed with `'` (OWASP
 /// CSV injection); the `csv` crate does RFC 4180 quoting.

@@ -26,15 +26,16 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::access;
+use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::licences;
-use crate::graph::signins::{self, Aggregate, UserFailures};
+use crate::graph::signins::{self, Aggregate};
 use crate::graph::{GraphClient, GraphError};
 use crate::ports::Host;
-use crate::service::Request;
 use crate::store::failures::{self as store, Question, Range};
+use crate::types::UserFailures;
 use crate::types::{Instant, Scope};
 use fill::{Plan, Progress};
 

@@ -13,12 +13,12 @@ use serde_json::{json, Value};
 use super::guards::{unix, verification_required};
 use super::{Attempt, Facts, Operation, Refusal};
 use crate::api::idempotency::{self, Claim, StoredOutcome};
+use crate::api::request::{Body, Request};
 use crate::api::{input, ErrorCode, Problem, RequestId};
 use crate::auth::webhook::Endpoint;
 use crate::auth::{rate_limit, refusals, Caller, CredentialKind};
 use crate::config::{Config, VerificationRequirement};
 use crate::ports::Host;
-use crate::service::{Body, Request};
 use crate::types::IdempotencyKey;
 
 /// How admission ended.

@@ -25,6 +25,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
 use crate::api::idempotency::ClaimToken;
+use crate::api::request::Request;
 use crate::api::response::Response;
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::audit::{AuditEntry, Outcome, Trail};
@@ -35,7 +36,6 @@ use crate::graph::users::UserSummary;
 use crate::graph::{GraphClient, GraphError};
 use crate::notify::Notice;
 use crate::ports::Host;
-use crate::service::Request;
 use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
 
 use admission::Admission;

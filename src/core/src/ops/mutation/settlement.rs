@@ -111,7 +111,6 @@ impl Settlement<'_> {
             let stored = StoredOutcome {
                 status: d.status.as_u16(),
                 body: d.replay_body.clone(),
-                headers: vec![],
             };
             let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
         }
@@ -144,7 +143,6 @@ impl Settlement<'_> {
                 let stored = StoredOutcome {
                     status: p.code.status().as_u16(),
                     body: p.body(),
-                    headers: vec![],
                 };
                 let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
             }

@@ -10,10 +10,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::api::request::Body;
 use crate::graph::users::DirectoryUser;
 use crate::notify::Audience;
 use crate::ports::SqlValue;
-use crate::service::Body;
 use crate::testing::World;
 use crate::types::{Reason, Ticket, UserRef, Verification};
 

@@ -1,7 +1,7 @@
 //! The generator of `GET /v1/openapi.json` (OpenAPI 3.1) and `GET
 //! /v1/swagger.json` (Swagger 2.0, for a Power Automate custom connector):
 //! native builds only (feature `openapi`); what `meta` serves is its output,
-//! committed and embedded (`super::documents`). Built from one
+//! committed and embedded (`api::documents`). Built from one
 //! table of operations. Request bodies are the operations' own input types
 //! (`schemars`), so the documents cannot drift from what the handlers
 //! accept; query parameters are checked against the parsers by tests, and
@@ -11,8 +11,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::documents::{valid_host, DEFAULT_HOST};
-use super::ErrorCode;
+use crate::api::documents::{valid_host, DEFAULT_HOST};
+use crate::api::ErrorCode;
 use crate::ops::add_phone::PhoneInput;
 use crate::ops::issue_tap::TapInput;
 use crate::ops::reset::ResetInput;
@@ -780,5 +780,61 @@ mod tests {
                 .unwrap()
                 .contains("partial_reset")
         );
+    }
+}
+
+/// The committed and the served documents are the generator's output.
+#[cfg(test)]
+mod committed {
+    use super::{document, Flavor};
+    use crate::api::documents::{openapi, swagger, swagger_default};
+
+    const UPDATE: &str = "UPDATE_CONNECTOR";
+
+    fn root() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The committed documents are what the generator writes today.
+    #[test]
+    fn the_committed_documents_are_current() {
+        for (file, flavor) in [
+            ("src/core/openapi/openapi.json", Flavor::OpenApi31),
+            ("connector/apiDefinition.swagger.json", Flavor::Swagger2),
+        ] {
+            let path = root().join(file);
+            let generated = serde_json::to_string_pretty(&document(flavor, None)).unwrap() + "\n";
+            if std::env::var_os(UPDATE).is_some() {
+                std::fs::write(&path, &generated).unwrap();
+            }
+            let stored = std::fs::read_to_string(&path).unwrap_or_default();
+            assert!(
+                stored == generated,
+                "{file} is stale: run UPDATE_CONNECTOR=1 cargo test -p mfa-core openapi"
+            );
+        }
+    }
+
+    /// What `meta` serves is the generated document, byte for byte, as
+    /// `serde_json::to_vec` of it was served before it was embedded.
+    #[test]
+    fn the_served_documents_are_the_generated_ones() {
+        if std::env::var_os(UPDATE).is_some() {
+            return; // the files were just rewritten; the next build embeds them
+        }
+        let compact = |d: serde_json::Value| serde_json::to_string(&d).unwrap();
+        assert_eq!(openapi(), compact(document(Flavor::OpenApi31, None)));
+        assert_eq!(swagger(None), compact(document(Flavor::Swagger2, None)));
+        for host in ["helpdesk.contoso.com", "127.0.0.1:3000", "[::1]:8080"] {
+            assert_eq!(
+                swagger(Some(host)),
+                compact(document(Flavor::Swagger2, Some(host))),
+                "{host}"
+            );
+        }
+        for bad in ["", "bad host/\"x", "a\\b"] {
+            assert_eq!(swagger(Some(bad)), swagger(None), "{bad:?}");
+        }
+        assert_eq!(swagger_default().matches("\"host\":").count(), 1);
     }
 }
