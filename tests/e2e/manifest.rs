@@ -3,7 +3,9 @@
 //! the shipped Redis configs (runtime-config/, deploy/spinkube/) require
 //! TLS and a password, and every secret variable comes from a Secret.
 
+use mfa_core::api::endpoints;
 use mfa_core::config::Variable;
+use mfa_core::service::Component;
 use mfa_tests::root;
 use toml::Value;
 
@@ -122,6 +124,55 @@ fn every_component_is_built_for_wasip2_and_wired_the_same_way() {
             "route to unknown component {target}"
         );
         assert!(t["route"].as_str().unwrap().starts_with('/'));
+    }
+}
+
+/// The component Spin routes `path` to: an exact route wins, then the
+/// longest `/...` prefix (Spin's rule).
+fn spin_target<'a>(triggers: &'a [Value], path: &str) -> &'a str {
+    let route = |t: &Value| t["route"].as_str().unwrap().to_string();
+    let exact = triggers.iter().find(|t| route(t) == path);
+    let wildcard = triggers
+        .iter()
+        .filter_map(|t| {
+            let prefix = route(t).strip_suffix("/...")?.to_string();
+            (path == prefix || path.starts_with(&format!("{prefix}/"))).then_some((prefix.len(), t))
+        })
+        .max_by_key(|(len, _)| *len)
+        .map(|(_, t)| t);
+    exact
+        .or(wildcard)
+        .unwrap_or_else(|| panic!("no route for {path}"))["component"]
+        .as_str()
+        .unwrap()
+}
+
+/// Each endpoint of the contract reaches, through `spin.toml`'s routes, the
+/// component whose route table answers it.
+#[test]
+fn every_endpoint_is_routed_to_the_component_that_serves_it() {
+    let m = manifest();
+    let triggers = m["trigger"]["http"].as_array().unwrap();
+    for e in endpoints::ALL {
+        let path = e.path.replace("{auditId}", "aud_x");
+        let target = spin_target(triggers, &path);
+        let component = Component::ALL
+            .iter()
+            .find(|c| c.name() == target)
+            .unwrap_or_else(|| panic!("{path} goes to {target}, which is no component"));
+        assert!(
+            component.serves(&e.method, &path),
+            "{} {path} goes to {target}, which does not serve it",
+            e.method
+        );
+    }
+    // And nothing is routed to a component that is not in the table.
+    for t in triggers {
+        let target = t["component"].as_str().unwrap();
+        assert!(
+            Component::ALL.iter().any(|c| c.name() == target),
+            "{target}"
+        );
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use mfa_core::api::openapi::{document, Flavor};
+use mfa_core::openapi::{document, Flavor};
 use mfa_tests::{demo, root, Spin};
 use serde_json::{json, Value};
 

@@ -15,6 +15,7 @@ use url::Url;
 
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 
+use crate::api::endpoints::MutatingOperation;
 use crate::api::input::Object;
 use crate::ports::Variables;
 use crate::types::{is_guid, Scope, Secret};
@@ -359,24 +360,6 @@ impl NotifyRecipient {
 pub struct NotifyConfig {
     pub sender: String,
     pub recipients: Vec<NotifyRecipient>,
-}
-
-/// Operations that can be made to require `verification` evidence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum MutatingOperation {
-    Tap,
-    Reset,
-    Phone,
-}
-
-impl MutatingOperation {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MutatingOperation::Tap => "tap",
-            MutatingOperation::Reset => "reset",
-            MutatingOperation::Phone => "phone",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -728,17 +711,15 @@ fn parse_verification(raw: &str) -> Result<VerificationRequirement, ConfigError>
     }
     let mut ops = BTreeSet::new();
     for part in raw.split(',').map(str::trim) {
-        let op = match part {
-            "tap" => MutatingOperation::Tap,
-            "reset" => MutatingOperation::Reset,
-            "phone" => MutatingOperation::Phone,
-            _ => {
-                return Err(ConfigError::invalid(
+        let op = MutatingOperation::ALL
+            .into_iter()
+            .find(|op| op.as_str() == part)
+            .ok_or_else(|| {
+                ConfigError::invalid(
                     v,
                     "must be none, protected, all, or a comma list of tap, reset, phone",
-                ))
-            }
-        };
+                )
+            })?;
         ops.insert(op);
     }
     Ok(VerificationRequirement::Operations(ops))

@@ -120,7 +120,7 @@ proptest! {
         // "password" is the one configured key; a generated header equal to
         // it would be a right answer, not a forgery.
         prop_assume!(auth != "Bearer password");
-        prop_assert!(authenticate(&config, &h, &body, crate::auth::webhook::Endpoint::Mutation("tap"), &w.host()).is_err());
+        prop_assert!(authenticate(&config, &h, &body, crate::auth::webhook::Destination::Mutation("tap"), &w.host()).is_err());
     }
 
     #[test]

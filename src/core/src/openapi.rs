@@ -12,25 +12,17 @@ use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
 use crate::api::documents::{valid_host, DEFAULT_HOST};
+use crate::api::endpoints::{self, Access, Endpoint};
 use crate::api::ErrorCode;
 use crate::ops::add_phone::PhoneInput;
 use crate::ops::issue_tap::TapInput;
 use crate::ops::reset::ResetInput;
+use crate::types::Scope;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flavor {
     OpenApi31,
     Swagger2,
-}
-
-/// How a caller proves who they are.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Auth {
-    None,
-    /// Bearer key, or a Standard Webhooks signature (mutations).
-    KeyOrWebhook(&'static str),
-    /// Bearer key (reads).
-    Key(&'static str),
 }
 
 struct Param {
@@ -43,13 +35,12 @@ struct Param {
     required: bool,
 }
 
-struct Operation {
-    method: &'static str,
-    path: &'static str,
-    id: &'static str,
+/// What the documents say of one endpoint beyond its identity (method,
+/// path, id and access come from [`endpoints`]).
+struct Row {
+    endpoint: &'static Endpoint,
     summary: &'static str,
     description: &'static str,
-    auth: Auth,
     body: Option<fn(&mut SchemaGenerator) -> schemars::Schema>,
     path_params: &'static [Param],
     query: &'static [Param],
@@ -321,113 +312,94 @@ const VERIFY_QUERY: &[Param] = &[
 
 const AUDIT_ID: &[Param] = &[q("auditId", "Audit id", "aud_ and 26 base32 characters")];
 
-const OPERATIONS: &[Operation] = &[
-    Operation {
-        method: "post", path: "/v1/tap", id: "IssueTemporaryAccessPass",
+const ROWS: &[Row] = &[
+    Row {
+        endpoint: &endpoints::TAP,
         summary: "Issue a Temporary Access Pass",
-        description: "Checks the user, their protection and the tenant's TAP policy, then creates a pass. The pass is returned once, with Cache-Control: no-store.",
-        auth: Auth::KeyOrWebhook("tap"), body: Some(body_of::<TapInput>), path_params: &[], query: &[],
+        description: "Checks the user, their protection and the tenant's TAP policy, then creates a pass. The pass is returned once, with Cache-Control: no-store.", body: Some(body_of::<TapInput>), path_params: &[], query: &[],
         ok_status: 201, ok: tap_ok, csv: false,
         errors: &[ErrorCode::TapPolicyDisabled, ErrorCode::UserNotInTapPolicyScope, ErrorCode::LifetimeOutOfRange, ErrorCode::UsableOnceRequired, ErrorCode::TapExists],
     },
-    Operation {
-        method: "post", path: "/v1/reset", id: "ResetMfa",
+    Row {
+        endpoint: &endpoints::RESET,
         summary: "Require re-registration of MFA",
-        description: "Removes every removable authentication method (all but the password, or only methodTypes), the default last, revokes sign-in sessions and re-reads the methods. A partial reset is 502 partial_reset; retrying finishes it.",
-        auth: Auth::KeyOrWebhook("reset"), body: Some(body_of::<ResetInput>), path_params: &[], query: &[],
+        description: "Removes every removable authentication method (all but the password, or only methodTypes), the default last, revokes sign-in sessions and re-reads the methods. A partial reset is 502 partial_reset; retrying finishes it.", body: Some(body_of::<ResetInput>), path_params: &[], query: &[],
         ok_status: 200, ok: reset_ok, csv: false,
         errors: &[ErrorCode::PartialReset],
     },
-    Operation {
-        method: "post", path: "/v1/phone", id: "AddPhoneMethod",
+    Row {
+        endpoint: &endpoints::PHONE,
         summary: "Add a backup phone method",
-        description: "Parses the number against its country's numbering plan and registers it in Graph's +{country code} {number} form.",
-        auth: Auth::KeyOrWebhook("phone"), body: Some(body_of::<PhoneInput>), path_params: &[], query: &[],
+        description: "Parses the number against its country's numbering plan and registers it in Graph's +{country code} {number} form.", body: Some(body_of::<PhoneInput>), path_params: &[], query: &[],
         ok_status: 201, ok: phone_ok, csv: false,
         errors: &[ErrorCode::InvalidPhoneNumber, ErrorCode::PhoneTypeExists, ErrorCode::MobilePhoneRequired],
     },
-    Operation {
-        method: "get", path: "/v1/failures", id: "ListMfaFailures",
+    Row {
+        endpoint: &endpoints::FAILURES,
         summary: "Who is failing MFA",
-        description: "Sign-in failures per user from the sign-in logs (Entra ID P1/P2), sorted by failures, as JSON or CSV.",
-        auth: Auth::Key("failures:read"), body: None, path_params: &[], query: FAILURES_QUERY,
+        description: "Sign-in failures per user from the sign-in logs (Entra ID P1/P2), sorted by failures, as JSON or CSV.", body: None, path_params: &[], query: FAILURES_QUERY,
         ok_status: 200, ok: failures_ok, csv: true,
         errors: &[ErrorCode::PremiumLicenseRequired],
     },
-    Operation {
-        method: "post", path: "/v1/failures/refresh", id: "RefreshMfaFailures",
+    Row {
+        endpoint: &endpoints::FAILURES_REFRESH,
         summary: "Read new sign-in failures into the store",
-        description: "For a scheduler: reads the sign-ins the failures store does not have yet (the newest since its watermark, re-reading two hours for late arrivals, then the oldest unread part of the last 30 days) within one request's budget, and says how much of the 30 days is stored. Answers nothing about users.",
-        auth: Auth::Key("failures:read"), body: None, path_params: &[], query: &[],
+        description: "For a scheduler: reads the sign-ins the failures store does not have yet (the newest since its watermark, re-reading two hours for late arrivals, then the oldest unread part of the last 30 days) within one request's budget, and says how much of the 30 days is stored. Answers nothing about users.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: failures_refresh_ok, csv: false,
         errors: &[ErrorCode::PremiumLicenseRequired],
     },
-    Operation {
-        method: "get", path: "/v1/diagnose", id: "DiagnoseUser",
+    Row {
+        endpoint: &endpoints::DIAGNOSE,
         summary: "Why is this user locked out?",
-        description: "Reads the account, its methods, default method, registration, the TAP policy and the user's passes, recent failed sign-ins and protection in one $batch, and answers findings (blockers first) with the request to send next. A source that cannot be read is listed in unavailable and never fails the call. Reads only.",
-        auth: Auth::Key("diagnose"), body: None, path_params: &[], query: DIAGNOSE_QUERY,
+        description: "Reads the account, its methods, default method, registration, the TAP policy and the user's passes, recent failed sign-ins and protection in one $batch, and answers findings (blockers first) with the request to send next. A source that cannot be read is listed in unavailable and never fails the call. Reads only.", body: None, path_params: &[], query: DIAGNOSE_QUERY,
         ok_status: 200, ok: diagnose_ok, csv: false,
         errors: &[ErrorCode::UserNotFound, ErrorCode::GraphUnavailable],
     },
-    Operation {
-        method: "get", path: "/v1/audit", id: "ListAuditRecords",
+    Row {
+        endpoint: &endpoints::AUDIT,
         summary: "List audit records",
-        description: "The audit trail, newest first, filtered and paged by cursor.",
-        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: AUDIT_QUERY,
+        description: "The audit trail, newest first, filtered and paged by cursor.", body: None, path_params: &[], query: AUDIT_QUERY,
         ok_status: 200, ok: audit_ok, csv: false, errors: &[],
     },
-    Operation {
-        method: "get", path: "/v1/audit/verify", id: "VerifyAuditChain",
+    Row {
+        endpoint: &endpoints::AUDIT_VERIFY,
         summary: "Verify the audit chain",
-        description: "Re-walks the hash chain (HMACs under audit_key when it is set) and names the first record that was edited, deleted or inserted. A long chain answers nextCursor: call again with it. With head, also proves that head is still in the chain (catches deleted newest records).",
-        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: VERIFY_QUERY,
+        description: "Re-walks the hash chain (HMACs under audit_key when it is set) and names the first record that was edited, deleted or inserted. A long chain answers nextCursor: call again with it. With head, also proves that head is still in the chain (catches deleted newest records).", body: None, path_params: &[], query: VERIFY_QUERY,
         ok_status: 200, ok: verify_ok, csv: false, errors: &[],
     },
-    Operation {
-        method: "get", path: "/v1/audit/head", id: "GetAuditHead",
+    Row {
+        endpoint: &endpoints::AUDIT_HEAD,
         summary: "Get the signed head of the audit chain",
-        description: "The newest record's seq, auditId, hash and time, signed (HMAC-SHA256) under audit_key. Ship it to a SIEM on a schedule; verify?head=<hash> later proves the chain still runs through it.",
-        auth: Auth::Key("audit:read"), body: None, path_params: &[], query: &[],
+        description: "The newest record's seq, auditId, hash and time, signed (HMAC-SHA256) under audit_key. Ship it to a SIEM on a schedule; verify?head=<hash> later proves the chain still runs through it.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: head_ok, csv: false, errors: &[],
     },
-    Operation {
-        method: "get", path: "/v1/audit/{auditId}", id: "GetAuditRecord",
+    Row {
+        endpoint: &endpoints::AUDIT_RECORD,
         summary: "Get one audit record",
-        description: "One record by its id.",
-        auth: Auth::Key("audit:read"), body: None, path_params: AUDIT_ID, query: &[],
+        description: "One record by its id.", body: None, path_params: AUDIT_ID, query: &[],
         ok_status: 200, ok: audit_record, csv: false, errors: &[ErrorCode::AuditRecordNotFound],
     },
-    Operation {
-        method: "get", path: "/healthz", id: "Healthz", summary: "Liveness",
-        description: "Answers without configuration; reveals nothing.",
-        auth: Auth::None, body: None, path_params: &[], query: &[],
+    Row {
+        endpoint: &endpoints::HEALTHZ, summary: "Liveness",
+        description: "Answers without configuration; reveals nothing.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: health_ok, csv: false, errors: &[],
     },
-    Operation {
-        method: "get", path: "/readyz", id: "Readyz", summary: "Readiness",
-        description: "Configuration, state stores and a Graph token.",
-        auth: Auth::None, body: None, path_params: &[], query: &[],
+    Row {
+        endpoint: &endpoints::READYZ, summary: "Readiness",
+        description: "Configuration, state stores and a Graph token.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: any_document, csv: false, errors: &[ErrorCode::Misconfigured, ErrorCode::GraphAuthFailed],
     },
-    Operation {
-        method: "get", path: "/v1/openapi.json", id: "GetOpenApi", summary: "This API as OpenAPI 3.1",
-        description: "The OpenAPI 3.1 description of this API.",
-        auth: Auth::None, body: None, path_params: &[], query: &[],
+    Row {
+        endpoint: &endpoints::OPENAPI, summary: "This API as OpenAPI 3.1",
+        description: "The OpenAPI 3.1 description of this API.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: any_document, csv: false, errors: &[],
     },
-    Operation {
-        method: "get", path: "/v1/swagger.json", id: "GetSwagger", summary: "This API as Swagger 2.0",
-        description: "The Swagger 2.0 description, for a Power Automate custom connector.",
-        auth: Auth::None, body: None, path_params: &[], query: &[],
+    Row {
+        endpoint: &endpoints::SWAGGER, summary: "This API as Swagger 2.0",
+        description: "The Swagger 2.0 description, for a Power Automate custom connector.", body: None, path_params: &[], query: &[],
         ok_status: 200, ok: any_document, csv: false, errors: &[],
     },
 ];
-
-/// The paths the documents describe.
-pub fn paths() -> impl Iterator<Item = &'static str> {
-    OPERATIONS.iter().map(|o| o.path)
-}
 
 fn problem_schema() -> Value {
     json!({ "type": "object", "required": ["type", "title", "status", "code"], "properties": {
@@ -529,7 +501,7 @@ fn param(flavor: Flavor, p: &Param, location: &str, required: bool) -> Value {
     v
 }
 
-fn responses(flavor: Flavor, op: &Operation) -> Value {
+fn responses(flavor: Flavor, op: &Row) -> Value {
     let problem = json!({ "$ref": format!("{}Problem", refs(flavor)) });
     let mut out = Map::new();
     let ok = (op.ok)();
@@ -547,9 +519,9 @@ fn responses(flavor: Flavor, op: &Operation) -> Value {
         },
     );
     let mut codes: Vec<ErrorCode> = op.errors.to_vec();
-    if op.auth != Auth::None {
-        let shared: &[ErrorCode] = match op.auth {
-            Auth::KeyOrWebhook(_) => GUARDS,
+    if op.endpoint.access != Access::Anonymous {
+        let shared: &[ErrorCode] = match op.endpoint.access {
+            Access::KeyOrWebhook(_) => GUARDS,
             _ => &[
                 ErrorCode::InvalidRequest,
                 ErrorCode::UnknownField,
@@ -561,7 +533,10 @@ fn responses(flavor: Flavor, op: &Operation) -> Value {
             ],
         };
         codes.extend_from_slice(shared);
-        if matches!(op.auth, Auth::Key("failures:read" | "diagnose")) {
+        if matches!(
+            op.endpoint.access,
+            Access::Key(Scope::FailuresRead | Scope::Diagnose)
+        ) {
             codes.extend([
                 ErrorCode::InvalidUser,
                 ErrorCode::GraphError,
@@ -592,9 +567,8 @@ fn responses(flavor: Flavor, op: &Operation) -> Value {
     Value::Object(out)
 }
 
-fn operation(flavor: Flavor, op: &Operation, g: &mut SchemaGenerator) -> Value {
-    let mut v =
-        json!({ "operationId": op.id, "summary": op.summary, "description": op.description });
+fn operation(flavor: Flavor, op: &Row, g: &mut SchemaGenerator) -> Value {
+    let mut v = json!({ "operationId": op.endpoint.id, "summary": op.summary, "description": op.description });
     let mut params: Vec<Value> = op
         .path_params
         .iter()
@@ -633,15 +607,15 @@ fn operation(flavor: Flavor, op: &Operation, g: &mut SchemaGenerator) -> Value {
         Flavor::OpenApi31 => ("bearerAuth", "webhookSignature"),
         Flavor::Swagger2 => ("api_key", "webhook_signature"),
     };
-    match op.auth {
-        Auth::None => v["security"] = json!([]),
-        Auth::Key(scope) => {
+    match op.endpoint.access {
+        Access::Anonymous => v["security"] = json!([]),
+        Access::Key(scope) => {
             v["security"] = json!([{ key: [] }]);
-            v["x-scope"] = json!(scope);
+            v["x-scope"] = json!(scope.as_str());
         }
-        Auth::KeyOrWebhook(scope) => {
+        Access::KeyOrWebhook(scope) => {
             v["security"] = json!([{ key: [] }, { hook: [] }]);
-            v["x-scope"] = json!(scope);
+            v["x-scope"] = json!(scope.as_str());
         }
     }
     if flavor == Flavor::Swagger2 && op.csv {
@@ -658,9 +632,9 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
     let mut g = settings.into_generator();
 
     let mut paths = Map::new();
-    for op in OPERATIONS {
-        let item = paths.entry(op.path).or_insert_with(|| json!({}));
-        item[op.method] = operation(flavor, op, &mut g);
+    for op in ROWS {
+        let item = paths.entry(op.endpoint.path).or_insert_with(|| json!({}));
+        item[op.endpoint.method.as_str().to_ascii_lowercase()] = operation(flavor, op, &mut g);
     }
     let mut schemas: Map<String, Value> = g.take_definitions(true).into_iter().collect();
     // Inputs: absent and `null` mean the same to the handlers.
@@ -735,6 +709,13 @@ mod tests {
             document(Flavor::Swagger2, Some("bad host/\"x"))["host"],
             "mfa-recovery.example.com"
         );
+    }
+
+    #[test]
+    fn every_endpoint_is_documented_once() {
+        let documented: Vec<&str> = ROWS.iter().map(|r| r.endpoint.id).collect();
+        let all: Vec<&str> = endpoints::ALL.iter().map(|e| e.id).collect();
+        assert_eq!(documented, all);
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::pin::Pin;
 
 use http::Method;
 
+use crate::api::endpoints::{self, Endpoint};
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -34,26 +35,22 @@ impl Component {
         name: "meta",
         routes: &[
             Route {
-                path: "/healthz",
-                methods: &[Method::GET],
+                endpoint: &endpoints::HEALTHZ,
                 handler: healthz,
                 subtree: false,
             },
             Route {
-                path: "/readyz",
-                methods: &[Method::GET],
+                endpoint: &endpoints::READYZ,
                 handler: readyz,
                 subtree: false,
             },
             Route {
-                path: "/v1/openapi.json",
-                methods: &[Method::GET],
+                endpoint: &endpoints::OPENAPI,
                 handler: openapi,
                 subtree: false,
             },
             Route {
-                path: "/v1/swagger.json",
-                methods: &[Method::GET],
+                endpoint: &endpoints::SWAGGER,
                 handler: swagger,
                 subtree: false,
             },
@@ -63,8 +60,7 @@ impl Component {
     pub const TAP: Component = Component {
         name: "tap",
         routes: &[Route {
-            path: "/v1/tap",
-            methods: &[Method::POST],
+            endpoint: &endpoints::TAP,
             handler: mutation::<ops::issue_tap::IssueTap>,
             subtree: false,
         }],
@@ -73,8 +69,7 @@ impl Component {
     pub const RESET: Component = Component {
         name: "reset",
         routes: &[Route {
-            path: "/v1/reset",
-            methods: &[Method::POST],
+            endpoint: &endpoints::RESET,
             handler: mutation::<ops::reset::ResetMfa>,
             subtree: false,
         }],
@@ -84,8 +79,7 @@ impl Component {
     pub const PHONE: Component = Component {
         name: "phone",
         routes: &[Route {
-            path: "/v1/phone",
-            methods: &[Method::POST],
+            endpoint: &endpoints::PHONE,
             handler: mutation::<ops::add_phone::AddPhone>,
             subtree: false,
         }],
@@ -96,14 +90,12 @@ impl Component {
         name: "failures",
         routes: &[
             Route {
-                path: "/v1/failures",
-                methods: &[Method::GET],
+                endpoint: &endpoints::FAILURES,
                 handler: failures,
                 subtree: false,
             },
             Route {
-                path: "/v1/failures/refresh",
-                methods: &[Method::POST],
+                endpoint: &endpoints::FAILURES_REFRESH,
                 handler: failures_refresh,
                 subtree: false,
             },
@@ -113,8 +105,7 @@ impl Component {
     pub const DIAGNOSE: Component = Component {
         name: "diagnose",
         routes: &[Route {
-            path: "/v1/diagnose",
-            methods: &[Method::GET],
+            endpoint: &endpoints::DIAGNOSE,
             handler: diagnose,
             subtree: false,
         }],
@@ -123,41 +114,59 @@ impl Component {
     pub const AUDIT: Component = Component {
         name: "audit",
         routes: &[Route {
-            path: ops::read_audit::PATH,
-            methods: &[Method::GET],
+            endpoint: &endpoints::AUDIT,
             handler: audit,
             subtree: true,
         }],
     };
 
+    /// Every component, as `spin.toml` declares them.
+    #[cfg(feature = "phone")]
+    pub const ALL: [Component; 7] = [
+        Component::META,
+        Component::TAP,
+        Component::RESET,
+        Component::PHONE,
+        Component::FAILURES,
+        Component::DIAGNOSE,
+        Component::AUDIT,
+    ];
+
     pub fn name(&self) -> &'static str {
         self.name
     }
 
-    /// The paths this component answers.
+    /// The paths this component's routes start from.
     pub fn paths(&self) -> impl Iterator<Item = &'static str> {
-        self.routes.iter().map(|r| r.path)
+        self.routes.iter().map(|r| r.endpoint.path)
+    }
+
+    /// Whether this component answers `method` on `path`.
+    pub fn serves(&self, method: &Method, path: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|r| r.matches(path) && r.endpoint.method == method)
     }
 }
 
 type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response, Problem>> + 'a>>;
 type Handler = for<'a> fn(&'a Request, &'a Host<'a>, &'a RequestId) -> Answer<'a>;
 
-/// One route: a path, the methods it answers, and its handler.
+/// One route: an endpoint of the contract and its handler.
 struct Route {
-    path: &'static str,
-    methods: &'static [Method],
+    endpoint: &'static Endpoint,
     handler: Handler,
-    /// Also answers every path under `path/`.
+    /// Also answers every path under the endpoint's (its handler routes
+    /// further: `GET /v1/audit/...`).
     subtree: bool,
 }
 
 impl Route {
     fn matches(&self, path: &str) -> bool {
-        path == self.path
+        self.endpoint.matches_path(path)
             || (self.subtree
                 && path
-                    .strip_prefix(self.path)
+                    .strip_prefix(self.endpoint.path)
                     .is_some_and(|rest| rest.starts_with('/')))
     }
 }
@@ -253,33 +262,33 @@ async fn dispatch(
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let path = req.uri().path();
-    let route = component
+    let routes: Vec<&Route> = component
         .routes
         .iter()
-        .find(|r| r.matches(path))
-        .ok_or_else(|| {
-            Problem::new(
-                ErrorCode::NotFound,
-                format!("no endpoint at {}", safe_path(path)),
-            )
-        })?;
-    if !route.methods.contains(req.method()) {
-        let allow = route
-            .methods
+        .filter(|r| r.matches(path))
+        .collect();
+    if routes.is_empty() {
+        return Err(Problem::new(
+            ErrorCode::NotFound,
+            format!("no endpoint at {}", safe_path(path)),
+        ));
+    }
+    let Some(route) = routes.iter().find(|r| r.endpoint.method == req.method()) else {
+        let allow = routes
             .iter()
-            .map(Method::as_str)
+            .map(|r| r.endpoint.method.as_str())
             .collect::<Vec<_>>()
             .join(", ");
         return Err(Problem::new(
             ErrorCode::MethodNotAllowed,
             format!(
                 "{} does not answer {}; allowed: {allow}",
-                route.path,
+                routes[0].endpoint.path,
                 req.method()
             ),
         )
         .header(ALLOW, allow));
-    }
+    };
     (route.handler)(req, host, request_id).await
 }
 
@@ -314,6 +323,30 @@ mod tests {
         }
         let req = req.body(Body::Complete(Vec::new())).unwrap();
         block_on(handle(Component::META, req, &world.host()))
+    }
+
+    /// The routes are the contract's endpoints, each answered by exactly
+    /// one component.
+    #[test]
+    fn every_endpoint_has_exactly_one_component() {
+        for e in endpoints::ALL {
+            let path = e.path.replace("{auditId}", "aud_x");
+            let serving: Vec<_> = Component::ALL
+                .iter()
+                .filter(|c| c.serves(&e.method, &path))
+                .map(Component::name)
+                .collect();
+            assert_eq!(serving.len(), 1, "{} {}: {serving:?}", e.method, e.path);
+        }
+        for c in Component::ALL {
+            for r in c.routes {
+                assert!(
+                    endpoints::ALL.iter().any(|e| std::ptr::eq(*e, r.endpoint)),
+                    "{}",
+                    r.endpoint.path
+                );
+            }
+        }
     }
 
     fn configured() -> World {

@@ -3,6 +3,7 @@
 
 pub mod codes;
 pub mod documents;
+pub mod endpoints;
 pub mod idempotency;
 pub mod input;
 pub mod problem;

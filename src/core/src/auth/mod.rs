@@ -102,7 +102,7 @@ pub fn authenticate(
     config: &Config,
     headers: &HeaderMap,
     raw_body: &[u8],
-    endpoint: webhook::Endpoint<'_>,
+    endpoint: webhook::Destination<'_>,
     host: &Host<'_>,
 ) -> Result<Caller, AuthError> {
     let callers = &config.callers;
@@ -163,7 +163,7 @@ mod tests {
             &config,
             &HeaderMap::new(),
             b"",
-            webhook::Endpoint::Mutation("tap"),
+            webhook::Destination::Mutation("tap"),
             &w.host(),
         )
         .unwrap_err();
@@ -187,7 +187,7 @@ mod tests {
             &config,
             &h,
             b"",
-            webhook::Endpoint::Mutation("tap"),
+            webhook::Destination::Mutation("tap"),
             &w.host(),
         )
         .unwrap();
@@ -201,7 +201,7 @@ mod tests {
                 &config,
                 &h,
                 b"",
-                webhook::Endpoint::Mutation("tap"),
+                webhook::Destination::Mutation("tap"),
                 &w.host()
             )
             .unwrap_err(),
@@ -215,7 +215,7 @@ mod tests {
                 &config,
                 &h,
                 b"",
-                webhook::Endpoint::Mutation("tap"),
+                webhook::Destination::Mutation("tap"),
                 &w.host()
             )
             .unwrap_err(),

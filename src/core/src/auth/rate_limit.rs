@@ -27,6 +27,7 @@ use http::header::RETRY_AFTER;
 use sha2::{Digest, Sha256};
 
 use super::Caller;
+use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::config::RateLimits;
 use crate::ports::{HostError, KeyValue};
@@ -233,34 +234,15 @@ pub fn check_caller_mutations(
     }
 }
 
-/// The mutations limited per target user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Target {
-    Tap,
-    Reset,
-    Phone,
-}
-
-impl From<crate::config::MutatingOperation> for Target {
-    fn from(op: crate::config::MutatingOperation) -> Target {
-        use crate::config::MutatingOperation as Op;
-        match op {
-            Op::Tap => Target::Tap,
-            Op::Reset => Target::Reset,
-            Op::Phone => Target::Phone,
-        }
-    }
-}
-
 /// `tapPerUserPerDay` (3), `resetPerUserPerDay` (3), `phonePerUserPerDay`
 /// (10), each per 24 hours.
-pub fn per_target(limits: &RateLimits, target: Target) -> Option<Limit> {
-    let (name, max) = match target {
-        Target::Tap => ("tap", limits.tap_per_user_per_day),
-        Target::Reset => ("reset", limits.reset_per_user_per_day),
-        Target::Phone => ("phone", limits.phone_per_user_per_day),
+pub fn per_target(limits: &RateLimits, op: MutatingOperation) -> Option<Limit> {
+    let max = match op {
+        MutatingOperation::Tap => limits.tap_per_user_per_day,
+        MutatingOperation::Reset => limits.reset_per_user_per_day,
+        MutatingOperation::Phone => limits.phone_per_user_per_day,
     };
-    limit(name, max, DAY)
+    limit(op.as_str(), max, DAY)
 }
 
 /// Counts a mutation of `user_id` against its per-user limit, whichever
@@ -270,10 +252,10 @@ pub fn check_target(
     kv: &dyn KeyValue,
     now: u64,
     limits: &RateLimits,
-    target: Target,
+    op: MutatingOperation,
     user_id: &str,
 ) -> Result<(), LimitError> {
-    match per_target(limits, target) {
+    match per_target(limits, op) {
         Some(l) => check(kv, now, &l, user_id),
         None => Ok(()),
     }
@@ -417,7 +399,13 @@ mod tests {
             caller_mutations_per_day: None,
             ..RateLimits::default()
         };
-        limited(check_target(&w.kv, NOW, &limits, Target::Tap, "id-1"));
+        limited(check_target(
+            &w.kv,
+            NOW,
+            &limits,
+            MutatingOperation::Tap,
+            "id-1",
+        ));
         for _ in 0..1000 {
             check_caller(&w.kv, NOW, &limits, &caller("sn")).unwrap();
             check_caller_mutations(&w.kv, NOW, &limits, &caller("sn")).unwrap();
@@ -438,10 +426,15 @@ mod tests {
             "at most 200 changes (tap, reset, phone) per caller per 24 hours"
         );
         assert_eq!(
-            per_target(&limits, Target::Reset).unwrap().describe(),
+            per_target(&limits, MutatingOperation::Reset)
+                .unwrap()
+                .describe(),
             "at most 3 resets per user per 24 hours"
         );
-        assert_eq!(per_target(&limits, Target::Phone).unwrap().max, 10);
+        assert_eq!(
+            per_target(&limits, MutatingOperation::Phone).unwrap().max,
+            10
+        );
 
         // NOW is 0 s into its minute: the window is all current.
         for _ in 0..60 {
@@ -458,10 +451,16 @@ mod tests {
         check_caller_mutations(&w.kv, NOW, &limits, &caller("other")).unwrap();
 
         for _ in 0..3 {
-            check_target(&w.kv, NOW, &limits, Target::Tap, "id-1").unwrap();
+            check_target(&w.kv, NOW, &limits, MutatingOperation::Tap, "id-1").unwrap();
         }
-        limited(check_target(&w.kv, NOW, &limits, Target::Tap, "id-1"));
-        check_target(&w.kv, NOW, &limits, Target::Reset, "id-1").unwrap();
+        limited(check_target(
+            &w.kv,
+            NOW,
+            &limits,
+            MutatingOperation::Tap,
+            "id-1",
+        ));
+        check_target(&w.kv, NOW, &limits, MutatingOperation::Reset, "id-1").unwrap();
     }
 
     #[test]

@@ -157,7 +157,7 @@ pub fn verify<'c>(
 /// Where a delivery was sent. A mutation's redelivery (same endpoint, same
 /// body) is its sender retrying; any other reuse of an id is a replay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint<'a> {
+pub enum Destination<'a> {
     /// A change: the `webhook-id` is the delivery's idempotency key, so a
     /// redelivery finishes or replays the job (API.md "Callers").
     Mutation(&'a str),
@@ -165,10 +165,10 @@ pub enum Endpoint<'a> {
     Read(&'a str),
 }
 
-impl Endpoint<'_> {
+impl Destination<'_> {
     fn path(&self) -> &str {
         match self {
-            Endpoint::Mutation(p) | Endpoint::Read(p) => p,
+            Destination::Mutation(p) | Destination::Read(p) => p,
         }
     }
 }
@@ -212,7 +212,7 @@ fn bind(
     entropy: &dyn Entropy,
     caller: &str,
     webhook_id: &str,
-    endpoint: Endpoint<'_>,
+    endpoint: Destination<'_>,
     raw_body: &[u8],
     now: u64,
 ) -> Result<(), AuthError> {
@@ -239,7 +239,7 @@ fn bind(
         let bound = serde_json::from_slice::<Binding>(&current).ok();
         let live = bound.as_ref().filter(|b| b.expires_at > now);
         if let Some(b) = live {
-            let redelivery = matches!(endpoint, Endpoint::Mutation(p) if b.endpoint == p)
+            let redelivery = matches!(endpoint, Destination::Mutation(p) if b.endpoint == p)
                 && b.body_sha256 == body_sha256;
             return if redelivery {
                 Ok(())
@@ -266,7 +266,7 @@ pub fn authenticate(
     callers: &[CallerConfig],
     headers: &HeaderMap,
     raw_body: &[u8],
-    endpoint: Endpoint<'_>,
+    endpoint: Destination<'_>,
     kv: &dyn KeyValue,
     entropy: &dyn Entropy,
     now: u64,
@@ -348,7 +348,7 @@ mod tests {
         headers(id, &ts.to_string(), &sig)
     }
 
-    const TAP: Endpoint<'static> = Endpoint::Mutation("tap");
+    const TAP: Destination<'static> = Destination::Mutation("tap");
 
     fn auth(w: &World, config: &Config, h: &HeaderMap, body: &[u8]) -> Result<Caller, AuthError> {
         auth_at(w, config, h, body, TAP)
@@ -359,7 +359,7 @@ mod tests {
         config: &Config,
         h: &HeaderMap,
         body: &[u8],
-        endpoint: Endpoint<'_>,
+        endpoint: Destination<'_>,
     ) -> Result<Caller, AuthError> {
         authenticate(
             &config.callers,
@@ -569,7 +569,7 @@ mod tests {
     fn an_id_is_bound_to_its_endpoint_and_body() {
         let (w, config) = world();
         let body = br#"{"user":"a@contoso.com","ticket":"INC1"}"#;
-        let reset = Endpoint::Mutation("reset");
+        let reset = Destination::Mutation("reset");
         let h = signed(&w, "msg_1", body);
         assert!(auth_at(&w, &config, &h, body, reset).is_ok());
 
@@ -595,7 +595,7 @@ mod tests {
         );
 
         // A read is answered once per id.
-        let read = Endpoint::Read("failures");
+        let read = Destination::Read("failures");
         let h = signed(&w, "msg_r", b"");
         assert!(auth_at(&w, &config, &h, b"", read).is_ok());
         assert_eq!(
@@ -620,7 +620,7 @@ mod tests {
     #[test]
     fn a_binding_lasts_72_hours_then_is_reclaimed_atomically() {
         let (w, config) = world();
-        let phone = Endpoint::Mutation("phone");
+        let phone = Destination::Mutation("phone");
         let h = signed(&w, "msg_1", b"{}");
         assert!(auth(&w, &config, &h, b"{}").is_ok());
         w.clock.advance(Duration::from_secs(DELIVERY_TTL_SECS - 1));

@@ -164,9 +164,9 @@ impl Need {
     }
 }
 
-impl From<crate::config::MutatingOperation> for Need {
-    fn from(op: crate::config::MutatingOperation) -> Need {
-        use crate::config::MutatingOperation as M;
+impl From<crate::api::endpoints::MutatingOperation> for Need {
+    fn from(op: crate::api::endpoints::MutatingOperation) -> Need {
+        use crate::api::endpoints::MutatingOperation as M;
         match op {
             M::Tap => Need::Tap,
             M::Reset => Need::Reset,

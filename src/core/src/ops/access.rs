@@ -7,9 +7,10 @@
 // `Denied` carries a whole problem+json body; it is built once per request.
 #![allow(clippy::result_large_err)]
 
+use crate::api::endpoints::Endpoint;
 use crate::api::request::{Body, Request};
 use crate::api::Problem;
-use crate::auth::webhook::Endpoint;
+use crate::auth::webhook::Destination;
 use crate::auth::{self, rate_limit, refusals, Caller};
 use crate::config::Config;
 use crate::ports::Host;
@@ -28,7 +29,7 @@ pub fn admit(
     raw: &[u8],
     host: &Host<'_>,
     scope: Scope,
-    endpoint: Endpoint<'_>,
+    endpoint: Destination<'_>,
 ) -> Result<Caller, Denied> {
     let caller = auth::authenticate(config, req.headers(), raw, endpoint, host).map_err(|e| {
         refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
@@ -48,19 +49,23 @@ pub fn admit(
     Ok(caller)
 }
 
-/// A read endpoint's admission: configuration, then [`admit`] on an empty
-/// or absent body.
+/// A read endpoint's admission: configuration, then [`admit`] with the
+/// endpoint's scope on an empty or absent body.
 pub fn admit_read(
     host: &Host<'_>,
     req: &Request,
-    scope: Scope,
+    endpoint: &Endpoint,
 ) -> Result<(Config, Caller), Problem> {
+    let scope = endpoint
+        .access
+        .scope()
+        .expect("a read that admits callers names its scope");
     let config = Config::load(host.variables).map_err(super::meta::misconfigured)?;
     let raw: &[u8] = match req.body() {
         Body::Complete(b) => b,
         Body::TooLarge => &[],
     };
-    let endpoint = Endpoint::Read(req.uri().path());
-    let caller = admit(&config, req, raw, host, scope, endpoint).map_err(|d| d.problem)?;
+    let destination = Destination::Read(req.uri().path());
+    let caller = admit(&config, req, raw, host, scope, destination).map_err(|d| d.problem)?;
     Ok((config, caller))
 }

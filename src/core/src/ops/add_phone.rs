@@ -14,13 +14,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
+use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
-use crate::auth::rate_limit;
-use crate::config::MutatingOperation;
 use crate::graph::phones;
-use crate::types::{
-    PhoneError, PhoneNumber, PhoneType, Reason, Scope, Ticket, UserRef, Verification,
-};
+use crate::types::{PhoneError, PhoneNumber, PhoneType, Reason, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -76,7 +73,6 @@ pub struct AddPhone;
 impl Operation for AddPhone {
     type Input = PhoneInput;
     const OPERATION: MutatingOperation = MutatingOperation::Phone;
-    const SCOPE: Scope = Scope::Phone;
 
     async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done, Refusal> {
         let invalid = |e: PhoneError| {
@@ -147,7 +143,7 @@ impl Operation for AddPhone {
                 .about(&summary));
             }
             Some(p) => {
-                cx.limit_target(rate_limit::Target::Phone, target.id())
+                cx.limit_target(target.id())
                     .map_err(|r| r.about(&summary))?;
                 phones::update(cx.graph, target.id(), &p.id, &wanted)
                     .await
@@ -165,7 +161,7 @@ impl Operation for AddPhone {
                     ))
                     .about(&summary));
                 }
-                cx.limit_target(rate_limit::Target::Phone, target.id())
+                cx.limit_target(target.id())
                     .map_err(|r| r.about(&summary))?;
                 let created = phones::create(cx.graph, target.id(), &wanted, input.phone_type)
                     .await

@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::access;
+use crate::api::endpoints;
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -25,7 +26,7 @@ use crate::graph::signins::{self, Aggregate};
 use crate::graph::users::{self, DirectoryUser};
 use crate::graph::{tap, BatchRequest, GraphClient, GraphError, GraphResponse, Version};
 use crate::ports::Host;
-use crate::types::{Instant, Scope, UserRef};
+use crate::types::{Instant, UserRef};
 
 /// The sign-in error codes diagnose reads: every code the meanings table
 /// explains (the same table the failures report uses).
@@ -691,7 +692,7 @@ pub async fn serve(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, caller) = access::admit_read(host, req, Scope::Diagnose)?;
+    let (config, caller) = access::admit_read(host, req, &endpoints::DIAGNOSE)?;
     let q = DiagnoseQuery::parse(req.uri().query().unwrap_or(""))?;
     let now = Instant::from_system(host.clock.now());
     let since = now.minus_seconds(i64::from(q.days) * 86_400);

@@ -10,12 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
+use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
-use crate::auth::rate_limit;
-use crate::config::MutatingOperation;
 use crate::graph::methods::MethodType;
 use crate::graph::{tap, GraphError};
-use crate::types::{Instant, Reason, Scope, Ticket, UserRef, Verification};
+use crate::types::{Instant, Reason, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -39,7 +38,6 @@ pub struct IssueTap;
 impl Operation for IssueTap {
     type Input = TapInput;
     const OPERATION: MutatingOperation = MutatingOperation::Tap;
-    const SCOPE: Scope = Scope::Tap;
 
     async fn act(cx: &Context<'_>, input: TapInput) -> Result<Done, Refusal> {
         let (target, [policy, existing]) = cx
@@ -106,7 +104,7 @@ impl Operation for IssueTap {
             .about(&summary));
         }
 
-        cx.limit_target(rate_limit::Target::Tap, &user.summary.id)
+        cx.limit_target(&user.summary.id)
             .map_err(|r| r.about(&summary))?;
 
         // Replace explicitly rather than relying on Graph's silent swap

@@ -10,7 +10,7 @@ use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::auth;
-use crate::auth::webhook::Endpoint;
+use crate::auth::webhook::Destination;
 use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::licences::Licences;
@@ -39,11 +39,17 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
     let viewer = match req.headers().contains_key(http::header::AUTHORIZATION) {
         false => None,
         true => Some(
-            auth::authenticate(&config, req.headers(), &[], Endpoint::Read("readyz"), host)
-                .map_err(|e| {
-                    auth::refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
-                    e.to_problem()
-                })?,
+            auth::authenticate(
+                &config,
+                req.headers(),
+                &[],
+                Destination::Read("readyz"),
+                host,
+            )
+            .map_err(|e| {
+                auth::refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
+                e.to_problem()
+            })?,
         ),
     };
     let now = rfc3339(host.clock.now());

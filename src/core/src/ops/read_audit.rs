@@ -6,12 +6,12 @@
 use http::StatusCode;
 
 use super::access;
+use crate::api::endpoints;
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::audit::{self, AuditError, AuditQuery, Keying, VerifyQuery};
 use crate::ports::Host;
-use crate::types::Scope;
 
 /// The route prefix: `/v1/audit` and everything under it.
 pub const PATH: &str = "/v1/audit";
@@ -28,7 +28,7 @@ fn problem(e: AuditError) -> Problem {
 }
 
 pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
-    let (config, _) = access::admit_read(host, req, Scope::AuditRead)?;
+    let (config, _) = access::admit_read(host, req, &endpoints::AUDIT)?;
     let keying = Keying::from_key(config.audit_key.as_ref().map(|k| k.expose().as_slice()));
     let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
     let raw_query = req.uri().query().unwrap_or("");

@@ -25,13 +25,12 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::mutation::{mutation_input, Context, Done, Operation, Refusal, Target};
+use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
-use crate::auth::rate_limit;
-use crate::config::MutatingOperation;
 use crate::graph::client::MAX_BATCH;
 use crate::graph::methods::{self, Method, MethodType};
 use crate::graph::{BatchRequest, GraphError, GraphResponse};
-use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
+use crate::types::{Reason, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -485,7 +484,6 @@ pub struct ResetMfa;
 impl Operation for ResetMfa {
     type Input = ResetInput;
     const OPERATION: MutatingOperation = MutatingOperation::Reset;
-    const SCOPE: Scope = Scope::Reset;
 
     async fn act(cx: &Context<'_>, input: ResetInput) -> Result<Done, Refusal> {
         let asked = input.method_types.as_deref();
@@ -569,7 +567,7 @@ impl Operation for ResetMfa {
         }
 
         if !order.is_empty() || input.revoke_sessions {
-            cx.limit_target(rate_limit::Target::Reset, target.id())
+            cx.limit_target(target.id())
                 .map_err(|r| r.about(&summary))?;
         }
         let hardware = before.iter().any(|m| m.is(MethodType::HardwareOath));

@@ -26,6 +26,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::access;
+use crate::api::endpoints;
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -35,8 +36,8 @@ use crate::graph::signins::{self, Aggregate};
 use crate::graph::{GraphClient, GraphError};
 use crate::ports::Host;
 use crate::store::failures::{self as store, Question, Range};
+use crate::types::Instant;
 use crate::types::UserFailures;
-use crate::types::{Instant, Scope};
 use fill::{Plan, Progress};
 
 fn wants_csv(req: &Request, q: &FailuresQuery) -> bool {
@@ -79,7 +80,7 @@ pub async fn serve(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, _caller) = access::admit_read(host, req, Scope::FailuresRead)?;
+    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES)?;
     let now = Instant::from_system(host.clock.now());
     let q = FailuresQuery::parse(req.uri().query().unwrap_or(""), now)?;
     let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
@@ -271,7 +272,7 @@ pub async fn refresh(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, _caller) = access::admit_read(host, req, Scope::FailuresRead)?;
+    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES_REFRESH)?;
     if let Some((name, _)) = req
         .uri()
         .query()

@@ -15,7 +15,7 @@ use super::{Attempt, Facts, Operation, Refusal};
 use crate::api::idempotency::{self, Claim, StoredOutcome};
 use crate::api::request::{Body, Request};
 use crate::api::{input, ErrorCode, Problem, RequestId};
-use crate::auth::webhook::Endpoint;
+use crate::auth::webhook::Destination;
 use crate::auth::{rate_limit, refusals, Caller, CredentialKind};
 use crate::config::{Config, VerificationRequirement};
 use crate::ports::Host;
@@ -51,17 +51,18 @@ pub fn admit<O: Operation>(
         }
         Body::Complete(b) => b,
     };
-    let endpoint = Endpoint::Mutation(O::OPERATION.as_str());
-    let caller = match super::super::access::admit(config, req, raw, host, O::SCOPE, endpoint) {
-        Ok(c) => c,
-        Err(denied) => match denied.caller {
-            None => return Admission::Anonymous(denied.problem),
-            Some(c) => {
-                let attempt = Attempt::new(O::OPERATION, request_id, c);
-                return Admission::Refused(attempt, denied.problem.into());
-            }
-        },
-    };
+    let endpoint = Destination::Mutation(O::OPERATION.as_str());
+    let caller =
+        match super::super::access::admit(config, req, raw, host, O::OPERATION.scope(), endpoint) {
+            Ok(c) => c,
+            Err(denied) => match denied.caller {
+                None => return Admission::Anonymous(denied.problem),
+                Some(c) => {
+                    let attempt = Attempt::new(O::OPERATION, request_id, c);
+                    return Admission::Refused(attempt, denied.problem.into());
+                }
+            },
+        };
     let mut attempt = Attempt::new(O::OPERATION, request_id, caller);
     match admit_input::<O>(req, host, config, raw, &mut attempt) {
         Ok(input) => Admission::Admitted(attempt, input),

@@ -10,9 +10,10 @@
 use serde_json::json;
 
 use super::Refusal;
+use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::auth::{rate_limit, Caller};
-use crate::config::{Config, MutatingOperation, NotifyRecipient, VerificationRequirement};
+use crate::config::{Config, NotifyRecipient, VerificationRequirement};
 use crate::graph::licences::Licences;
 use crate::graph::permissions::Need;
 use crate::graph::privileged::{self, ProtectionReason};
@@ -165,13 +166,14 @@ impl Context<'_> {
         Ok(())
     }
 
-    /// The per-target limit (passes, resets, phones per user per 24 h).
-    pub fn limit_target(&self, target: rate_limit::Target, user_id: &str) -> Result<(), Refusal> {
+    /// Counts this operation against `user_id`'s per-user limit (passes,
+    /// resets, phones per 24 h).
+    pub fn limit_target(&self, user_id: &str) -> Result<(), Refusal> {
         rate_limit::check_target(
             self.host.kv,
             self.now_unix(),
             &self.config.rate_limits,
-            target,
+            self.operation,
             user_id,
         )
         .map_err(|e| Refusal::refused(e.to_problem()))

@@ -24,19 +24,20 @@ use http::StatusCode;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 
+use crate::api::endpoints::MutatingOperation;
 use crate::api::idempotency::ClaimToken;
 use crate::api::request::Request;
 use crate::api::response::Response;
 use crate::api::{ErrorCode, Problem, RequestId};
 use crate::audit::{AuditEntry, Outcome, Trail};
 use crate::auth::Caller;
-use crate::config::{Config, MutatingOperation};
+use crate::config::Config;
 use crate::graph::client::DEFAULT_BUDGET;
 use crate::graph::users::UserSummary;
 use crate::graph::{GraphClient, GraphError};
 use crate::notify::Notice;
 use crate::ports::Host;
-use crate::types::{Reason, Scope, Ticket, UserRef, Verification};
+use crate::types::{Reason, Ticket, UserRef, Verification};
 
 use admission::Admission;
 pub use guards::{Context, Target};
@@ -76,7 +77,6 @@ pub(crate) use mutation_input;
 pub trait Operation {
     type Input: DeserializeOwned + MutationInput;
     const OPERATION: MutatingOperation;
-    const SCOPE: Scope;
     #[allow(async_fn_in_trait)]
     async fn act(cx: &Context<'_>, input: Self::Input) -> Result<Done, Refusal>;
 }

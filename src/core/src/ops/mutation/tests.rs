@@ -50,7 +50,6 @@ struct Probe;
 impl Operation for Probe {
     type Input = ProbeInput;
     const OPERATION: MutatingOperation = MutatingOperation::Tap;
-    const SCOPE: Scope = Scope::Tap;
     async fn act(cx: &Context<'_>, input: ProbeInput) -> Result<Done, Refusal> {
         ACTED.set(ACTED.get() + 1);
         RECORDS_WHEN_ACTING.with_borrow_mut(|r| r.push(rows(cx.host.db)));
