@@ -138,7 +138,7 @@ fn admit_input<O: Operation>(
     let now = unix(host);
     let refused = |e: rate_limit::LimitError| Refusal::refused(e.to_problem());
     if let Some(none) =
-        rate_limit::per_target(&config.rate_limits, O::OPERATION.into()).filter(|l| l.max == 0)
+        rate_limit::per_target(&config.rate_limits, O::OPERATION).filter(|l| l.max == 0)
     {
         rate_limit::check(host.kv, now, &none, "").map_err(refused)?;
     }
