@@ -136,9 +136,9 @@ impl ConfigError {
 
 /// A Graph or login base URL: scheme and authority only, no trailing slash.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Endpoint(Url);
+pub struct BaseUrl(Url);
 
-impl Endpoint {
+impl BaseUrl {
     fn parse(variable: Variable, raw: &str) -> Result<Self, ConfigError> {
         // `url`'s IDNA has no Unicode tables (`idna_adapter` 1.0, see
         // Cargo.toml): a non-ASCII host does not parse.
@@ -184,7 +184,7 @@ impl Endpoint {
                 "URL must be scheme and host only (no path, query or fragment)",
             ));
         }
-        Ok(Endpoint(url))
+        Ok(BaseUrl(url))
     }
 
     /// `https://graph.microsoft.com` (no trailing slash).
@@ -377,8 +377,8 @@ pub struct Config {
     pub tenant_id: String,
     pub client_id: String,
     pub client_secret: Secret<String>,
-    pub graph_endpoint: Endpoint,
-    pub login_endpoint: Endpoint,
+    pub graph_endpoint: BaseUrl,
+    pub login_endpoint: BaseUrl,
     pub callers: Vec<CallerConfig>,
     pub tap_max_lifetime_minutes: u32,
     pub require_ticket: bool,
@@ -415,13 +415,13 @@ impl Config {
         let tenant_id = parse_tenant(&required(Variable::TenantId)?)?;
         let client_id = parse_guid(Variable::ClientId, &required(Variable::ClientId)?)?;
         let client_secret = Secret::new(required(Variable::ClientSecret)?);
-        let graph_endpoint = Endpoint::parse(
+        let graph_endpoint = BaseUrl::parse(
             Variable::GraphEndpoint,
             read(Variable::GraphEndpoint)?
                 .as_deref()
                 .unwrap_or(DEFAULT_GRAPH_ENDPOINT),
         )?;
-        let login_endpoint = Endpoint::parse(
+        let login_endpoint = BaseUrl::parse(
             Variable::LoginEndpoint,
             read(Variable::LoginEndpoint)?
                 .as_deref()

@@ -63,7 +63,7 @@ pub struct Notice {
 }
 
 /// The facts every notice quotes.
-pub struct Context<'a> {
+pub struct NoticeFacts<'a> {
     pub time: &'a str,
     /// Only a ticket that matched `ticket_pattern`: otherwise it is text
     /// the caller chose, and a notice must not carry a caller's words to
@@ -87,7 +87,7 @@ pub async fn send(
     graph: &GraphClient<'_>,
     config: &NotifyConfig,
     notice: &Notice,
-    cx: &Context<'_>,
+    cx: &NoticeFacts<'_>,
 ) -> Sent {
     let mut notified = Vec::new();
     let mut warnings = Vec::new();
@@ -168,7 +168,7 @@ fn subject(notice: &Notice) -> String {
     )
 }
 
-fn text(notice: &Notice, kind: NotifyRecipient, cx: &Context<'_>) -> String {
+fn text(notice: &Notice, kind: NotifyRecipient, cx: &NoticeFacts<'_>) -> String {
     let who = notice
         .user
         .display_name
@@ -274,7 +274,7 @@ mod tests {
             user: user(None, &[]).summary,
             change: "A Temporary Access Pass was issued.".into(),
         };
-        let cx = Context {
+        let cx = NoticeFacts {
             time: "2026-11-23T08:00:00Z",
             ticket: Some("INC1"),
             audit_id: Some("a-1"),
@@ -299,7 +299,7 @@ mod tests {
             user: user(None, &[]).summary,
             change: "A Temporary Access Pass was issued.".into(),
         };
-        let cx = Context {
+        let cx = NoticeFacts {
             time: "2026-11-23T08:00:00Z",
             ticket: None,
             audit_id: Some("a-1"),

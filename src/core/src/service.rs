@@ -149,8 +149,8 @@ impl Component {
     }
 }
 
-type Answer<'a> = Pin<Box<dyn Future<Output = Result<Response, Problem>> + 'a>>;
-type Handler = for<'a> fn(&'a Request, &'a Host<'a>, &'a RequestId) -> Answer<'a>;
+type Reply<'a> = Pin<Box<dyn Future<Output = Result<Response, Problem>> + 'a>>;
+type Handler = for<'a> fn(&'a Request, &'a Host<'a>, &'a RequestId) -> Reply<'a>;
 
 /// One route: an endpoint of the contract and its handler.
 struct Route {
@@ -171,20 +171,20 @@ impl Route {
     }
 }
 
-fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+fn healthz<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Reply<'a> {
     Box::pin(async { Ok(ops::meta::healthz()) })
 }
 
-fn readyz<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+fn readyz<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Reply<'a> {
     Box::pin(ops::meta::readyz(req, host))
 }
 
-fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+fn openapi<'a>(_: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Reply<'a> {
     let doc = crate::api::documents::openapi();
     Box::pin(async move { Ok(response::json_text(http::StatusCode::OK, doc)) })
 }
 
-fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Reply<'a> {
     let host = req
         .headers()
         .get(http::header::HOST)
@@ -193,19 +193,19 @@ fn swagger<'a>(req: &'a Request, _: &'a Host<'a>, _: &'a RequestId) -> Answer<'a
     Box::pin(async move { Ok(response::json_text(http::StatusCode::OK, doc)) })
 }
 
-fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Answer<'a> {
+fn audit<'a>(req: &'a Request, host: &'a Host<'a>, _: &'a RequestId) -> Reply<'a> {
     Box::pin(ops::read_audit::serve(req, host))
 }
 
-fn failures<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+fn failures<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Reply<'a> {
     Box::pin(ops::failures::serve(req, host, id))
 }
 
-fn failures_refresh<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+fn failures_refresh<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Reply<'a> {
     Box::pin(ops::failures::refresh(req, host, id))
 }
 
-fn diagnose<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Answer<'a> {
+fn diagnose<'a>(req: &'a Request, host: &'a Host<'a>, id: &'a RequestId) -> Reply<'a> {
     Box::pin(ops::diagnose::serve(req, host, id))
 }
 
@@ -213,13 +213,13 @@ fn mutation<'a, O: ops::mutation::Operation + 'static>(
     req: &'a Request,
     host: &'a Host<'a>,
     request_id: &'a RequestId,
-) -> Answer<'a> {
+) -> Reply<'a> {
     Box::pin(ops::mutation::run::<O>(req, host, request_id))
 }
 
 /// What the edge logs about a request: never a header value or a body.
 #[derive(Debug)]
-pub struct Outcome {
+pub struct Served {
     pub response: Response,
     pub request_id: RequestId,
     /// The error code, if the answer was a problem.
@@ -229,7 +229,7 @@ pub struct Outcome {
     pub variable: Option<String>,
 }
 
-pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outcome {
+pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Served {
     let request_id = RequestId::from_header_or_generate(
         req.headers()
             .get(RequestId::HEADER)
@@ -247,7 +247,7 @@ pub async fn handle(component: Component, req: Request, host: &Host<'_>) -> Outc
             (p.into_response(), Some(code), variable)
         }
     };
-    Outcome {
+    Served {
         response: response::finish(res, &request_id),
         request_id,
         code,
@@ -309,11 +309,11 @@ mod tests {
     use futures::executor::block_on;
     use serde_json::Value;
 
-    fn get(world: &World, method: Method, path: &str) -> Outcome {
+    fn get(world: &World, method: Method, path: &str) -> Served {
         get_as(world, method, path, None)
     }
 
-    fn get_as(world: &World, method: Method, path: &str, key: Option<&str>) -> Outcome {
+    fn get_as(world: &World, method: Method, path: &str, key: Option<&str>) -> Served {
         let mut req = http::Request::builder()
             .method(method)
             .uri(path)

@@ -14,7 +14,7 @@ pub const POLICY_PATH: &str =
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Target {
+pub struct PolicyTarget {
     pub id: String,
     #[serde(default)]
     pub target_type: Option<String>,
@@ -26,9 +26,9 @@ pub struct Target {
 pub struct TapPolicy {
     pub state: String,
     #[serde(default)]
-    pub include_targets: Vec<Target>,
+    pub include_targets: Vec<PolicyTarget>,
     #[serde(default)]
-    pub exclude_targets: Vec<Target>,
+    pub exclude_targets: Vec<PolicyTarget>,
     #[serde(default = "d60")]
     pub default_lifetime_in_minutes: u32,
     #[serde(default = "d60")]
@@ -65,7 +65,7 @@ impl TapPolicy {
     /// Inside the include targets (`all_users`, the user, or one of the
     /// user's groups) and outside the exclude targets.
     pub fn covers(&self, user_id: &str, group_ids: &[&str]) -> bool {
-        let hits = |t: &Target| {
+        let hits = |t: &PolicyTarget| {
             let id = t.id.to_ascii_lowercase();
             id == "all_users" || id == user_id || group_ids.contains(&id.as_str())
         };

@@ -24,7 +24,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::mutation::{mutation_input, Context, Done, Operation, Refusal, Target};
+use super::mutation::{mutation_input, Context, Done, Operation, Refusal, TargetUser};
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::graph::client::MAX_BATCH;
@@ -311,7 +311,7 @@ async fn sweep(
         .await;
 
         // What each request said, by index into `pending`.
-        let mut answers: Vec<(usize, Answer)> = Vec::new();
+        let mut answers: Vec<(usize, DeletionAnswer)> = Vec::new();
         let mut reread: Option<GraphResponse> = None;
         for (reqs, result) in requests.iter().zip(chained) {
             match result {
@@ -336,7 +336,7 @@ async fn sweep(
                             }
                             id => {
                                 let i = id[1..].parse::<usize>().expect("our own batch id");
-                                answers.push((i, Answer::Status(res)));
+                                answers.push((i, DeletionAnswer::Status(res)));
                             }
                         }
                     }
@@ -348,7 +348,7 @@ async fn sweep(
                     }
                     for req in reqs {
                         if let Some(i) = req.id.strip_prefix('d').and_then(|n| n.parse().ok()) {
-                            answers.push((i, Answer::Lost(e.clone())));
+                            answers.push((i, DeletionAnswer::Lost(e.clone())));
                         }
                     }
                     out.stopped.get_or_insert(e);
@@ -359,10 +359,10 @@ async fn sweep(
             answers.push((
                 i,
                 match res {
-                    Some(Ok(r)) => Answer::Status(r),
+                    Some(Ok(r)) => DeletionAnswer::Status(r),
                     Some(Err(e)) => {
                         out.stopped.get_or_insert(e.clone());
-                        Answer::Lost(e)
+                        DeletionAnswer::Lost(e)
                     }
                     None => continue,
                 },
@@ -379,15 +379,15 @@ async fn sweep(
         for (i, a) in answers {
             let m = pending[i].method.clone();
             match a {
-                Answer::Status(res) if res.is_success() || res.status == 404 => {
+                DeletionAnswer::Status(res) if res.is_success() || res.status == 404 => {
                     out.removed.push(m);
                     done.push(i);
                 }
-                Answer::Status(res) if res.status == 424 => {}
-                Answer::Status(res) if res.status == 400 => {
+                DeletionAnswer::Status(res) if res.status == 424 => {}
+                DeletionAnswer::Status(res) if res.status == 400 => {
                     refused.push((i, res.status, res.error_code().map(str::to_string)));
                 }
-                Answer::Status(res) => {
+                DeletionAnswer::Status(res) => {
                     out.failed.push(Failure {
                         method: m,
                         status: Some(res.status),
@@ -399,7 +399,7 @@ async fn sweep(
                     });
                     done.push(i);
                 }
-                Answer::Lost(e) => {
+                DeletionAnswer::Lost(e) => {
                     out.unanswered.push(m.id.clone());
                     out.failed.push(Failure {
                         method: m,
@@ -466,7 +466,7 @@ async fn sweep(
 }
 
 /// A deletion's answer: Graph's, or the error of a request that got none.
-enum Answer {
+enum DeletionAnswer {
     Status(GraphResponse),
     Lost(GraphError),
 }
@@ -596,7 +596,7 @@ const CONFIRM_WAITS: [std::time::Duration; 2] = [
 /// `503 graph_throttled` with the same three lists.
 async fn finish(
     cx: &Context<'_>,
-    target: &Target,
+    target: &TargetUser,
     input: &ResetInput,
     before: Vec<Method>,
     mut sweep: Sweep,

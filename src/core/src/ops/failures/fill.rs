@@ -128,7 +128,7 @@ pub async fn fill(
     if ranges.is_empty() {
         return Ok(progress);
     }
-    let Some(claim) = Claim::take(host, now)? else {
+    let Some(claim) = Lease::take(host, now)? else {
         progress.busy = true;
         return Ok(progress);
     };
@@ -257,12 +257,12 @@ fn stop(e: GraphError, progress: &mut Progress) -> Result<(), GraphError> {
 
 /// The reader's lease in the key-value store: `<expiry>:<nonce>`, taken
 /// and given back by compare-and-swap only.
-struct Claim {
+struct Lease {
     value: String,
 }
 
-impl Claim {
-    fn take(host: &Host<'_>, now: i64) -> Result<Option<Claim>, GraphError> {
+impl Lease {
+    fn take(host: &Host<'_>, now: i64) -> Result<Option<Lease>, GraphError> {
         let value = format!("{}:{}", now + CLAIM_SECS, nonce(host.entropy));
         let current = host.kv.get(CLAIM_KEY)?;
         let expired = current.as_deref().is_none_or(|v| {
@@ -277,7 +277,7 @@ impl Claim {
         let won = host
             .kv
             .compare_and_swap(CLAIM_KEY, current.as_deref(), value.as_bytes())?;
-        Ok(won.then_some(Claim { value }))
+        Ok(won.then_some(Lease { value }))
     }
 
     fn release(self, host: &Host<'_>) {

@@ -206,7 +206,7 @@ fn ranges(coverage: &[Range]) -> Vec<Span> {
 /// tenant is megabytes of JSON, not worth building as a `Value` first.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Answer<'a> {
+struct ReportBody<'a> {
     since: String,
     until: String,
     error_codes: &'a [u32],
@@ -247,7 +247,7 @@ fn respond(req: &Request, q: &FailuresQuery, report: Report) -> Response {
         .collect();
     response::json(
         StatusCode::OK,
-        &Answer {
+        &ReportBody {
             since: q.since.to_rfc3339(),
             until: q.until.to_rfc3339(),
             error_codes: &q.error_codes,

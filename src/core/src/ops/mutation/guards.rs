@@ -24,7 +24,7 @@ use crate::ports::Host;
 use crate::types::{Scope, UserRef, Verification};
 
 /// The user an operation changes, once the common guards let it through.
-pub struct Target {
+pub struct TargetUser {
     pub user: DirectoryUser,
     /// Groups and roles the user is in (transitively): id, name.
     pub memberships: Vec<(String, String)>,
@@ -34,7 +34,7 @@ pub struct Target {
     pub audience: Option<Audience>,
 }
 
-impl Target {
+impl TargetUser {
     pub fn id(&self) -> &str {
         &self.user.summary.id
     }
@@ -82,7 +82,7 @@ impl Context<'_> {
         asked: &UserRef,
         verification: Option<&Verification>,
         reads: [BatchRequest; N],
-    ) -> Result<(Target, [GraphResponse; N]), Refusal> {
+    ) -> Result<(TargetUser, [GraphResponse; N]), Refusal> {
         let mut requests = vec![users::get_user(asked), users::get_memberships(asked)];
         // The manager is read with everything else, so a notice costs no
         // extra round trip before the change.
@@ -122,7 +122,7 @@ impl Context<'_> {
             .map_err(|r| r.about(&summary))?;
         let audience = notify.map(|n| Audience::of(n, &user, manager.as_ref()));
         Ok((
-            Target {
+            TargetUser {
                 user,
                 memberships,
                 protection,

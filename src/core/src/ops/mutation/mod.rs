@@ -40,7 +40,7 @@ use crate::ports::Host;
 use crate::types::{Reason, Ticket, UserRef, Verification};
 
 use admission::Admission;
-pub use guards::{Context, Target};
+pub use guards::{Context, TargetUser};
 use settlement::{Ended, Settlement};
 
 /// The fields every mutation input has (API.md "Mutations").

@@ -168,7 +168,7 @@ impl Settlement<'_> {
             .ticket
             .as_deref()
             .filter(|t| pattern.is_some_and(|p| p.matches(t)));
-        let cx = notify::Context {
+        let cx = notify::NoticeFacts {
             time: &time,
             ticket,
             audit_id,
