@@ -108,6 +108,11 @@ fn a_user_with_only_a_password_gets_a_blocker_and_the_request_that_fixes_it() {
         (b["accountEnabled"].clone(), b["userType"].clone()),
         (json!(true), json!("Member"))
     );
+    // Power Automate sends an optional parameter left empty as `days=`:
+    // the default, as if absent.
+    let connector = diagnose(&app, "user=bob@contoso.com&days=");
+    assert_eq!(connector.status, 200, "{}", connector.body);
+    assert_eq!(codes(&connector.json()), codes(&b));
     assert_eq!(b["methods"].as_array().unwrap().len(), 1);
     assert_eq!(b["methods"][0]["type"], "password");
     assert_eq!(b["registration"]["isMfaRegistered"], false);
@@ -352,6 +357,7 @@ fn bad_queries_and_callers_are_refused_before_any_graph_call() {
     for (query, status, code, field) in [
         ("", 400, "invalid_request", "user"),
         ("days=3", 400, "invalid_request", "user"),
+        ("user=&days=3", 400, "invalid_request", "user"),
         (
             "user=bob@contoso.com&days=0",
             400,

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 
 use crate::api::input::parse_json;
 use crate::api::ErrorCode;
-use crate::audit::AuditQuery;
+use crate::audit::{AuditQuery, VerifyQuery};
 use crate::auth::authenticate;
 use crate::config::Config;
 use crate::ops::add_phone::PhoneInput;
@@ -141,6 +141,44 @@ proptest! {
             // What is accepted is what the reads trust.
             Ok(q) => prop_assert!((1..=30).contains(&q.days)),
         }
+    }
+
+    /// Power Automate sends an optional parameter left empty as `x=`:
+    /// every query reader takes it as absent, whichever parameters it is
+    /// and whatever else the query holds.
+    #[test]
+    fn an_empty_parameter_is_an_absent_one(mask in 0u32..128, days in 1u32..=30) {
+        let empties = |names: &[&str], skip: &str| -> String {
+            names
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| mask >> i & 1 == 1 && **n != skip)
+                .map(|(_, n)| format!("&{n}="))
+                .collect()
+        };
+        let now = Instant::parse("2026-12-01T12:00:00Z").unwrap();
+        let failures = |raw: &str| format!("{:?}", FailuresQuery::parse(raw, now));
+        prop_assert_eq!(
+            failures(&format!("minFailures=2{}", empties(&FailuresQuery::NAMES, "minFailures"))),
+            failures("minFailures=2")
+        );
+        let diagnose = |raw: &str| format!("{:?}", DiagnoseQuery::parse(raw));
+        prop_assert_eq!(
+            diagnose(&format!("user=bob@contoso.com{}", empties(&DiagnoseQuery::NAMES, "user"))),
+            diagnose("user=bob@contoso.com&days=7")
+        );
+        prop_assert_eq!(
+            diagnose(&format!("days={days}{}", empties(&DiagnoseQuery::NAMES, "days"))),
+            diagnose(&format!("days={days}&user="))
+        );
+        prop_assert_eq!(
+            AuditQuery::from_query(&empties(&AuditQuery::NAMES, "")),
+            Ok(AuditQuery::default())
+        );
+        prop_assert_eq!(
+            VerifyQuery::from_query(&empties(&VerifyQuery::NAMES, "")),
+            Ok(VerifyQuery::default())
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod endpoints;
 pub mod idempotency;
 pub mod input;
 pub mod problem;
+pub mod query;
 pub mod request;
 pub mod request_id;
 pub mod response;

@@ -16,10 +16,6 @@ pub enum AuditError {
     /// A `GET /v1/audit` query parameter is malformed; names it.
     #[error("`{field}` {reason}")]
     InvalidQuery { field: &'static str, reason: String },
-    /// A query parameter `GET /v1/audit` does not know (a runbook typo must
-    /// not silently widen the result).
-    #[error("unknown query parameter `{0}`; expected {1}")]
-    UnknownParameter(String, &'static str),
     /// A stored row no longer reads as a record (edited outside SQL);
     /// `verify` reports where the chain breaks.
     #[error("audit record {audit_id} is unreadable: {what}")]
@@ -33,7 +29,6 @@ impl AuditError {
         match self {
             AuditError::Store(_) | AuditError::Contended(_) => ErrorCode::StorageUnavailable,
             AuditError::InvalidQuery { .. } => ErrorCode::InvalidRequest,
-            AuditError::UnknownParameter(..) => ErrorCode::UnknownField,
             AuditError::Corrupt { .. } => ErrorCode::Internal,
         }
     }

@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 use super::record::AuditRecord;
 use super::row::{self, StoredRow, COLUMNS};
 use super::AuditError;
+use crate::api::query::{Query, QueryError};
 use crate::ports::{Database, SqlValue};
 
 pub const DEFAULT_LIMIT: u32 = 100;
@@ -57,54 +58,23 @@ impl AuditQuery {
         "since", "until", "user", "ticket", "caller", "limit", "cursor",
     ];
 
-    /// Parses a URL query string (`since=...&user=...`, with or without the
-    /// leading `?`). An empty value counts as absent (connectors send unset
-    /// optional parameters that way); an unknown or repeated parameter is an
-    /// error. A `+` decodes to a space by form rules, so in `since`/`until`
-    /// a space is read back as the `+` of an offset (`...T09:00:00+01:00`
-    /// sent unencoded).
-    pub fn from_query(raw: &str) -> Result<AuditQuery, AuditError> {
-        let mut q = AuditQuery::default();
-        let raw = raw.strip_prefix('?').unwrap_or(raw);
-        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-            let (field, slot): (&'static str, &mut Option<String>) = match &*name {
-                "since" => ("since", &mut q.since),
-                "until" => ("until", &mut q.until),
-                "user" => ("user", &mut q.user),
-                "ticket" => ("ticket", &mut q.ticket),
-                "caller" => ("caller", &mut q.caller),
-                "cursor" => ("cursor", &mut q.cursor),
-                "limit" => {
-                    if q.limit.is_some() {
-                        return Err(invalid("limit", "is given more than once"));
-                    }
-                    if !value.is_empty() {
-                        q.limit =
-                            Some(value.parse().map_err(|_| {
-                                invalid("limit", "must be an integer from 1 to 1000")
-                            })?);
-                    }
-                    continue;
-                }
-                other => {
-                    return Err(AuditError::UnknownParameter(
-                        other.into(),
-                        "since, until, user, ticket, caller, limit or cursor",
-                    ))
-                }
-            };
-            if slot.is_some() {
-                return Err(invalid(field, "is given more than once"));
-            }
-            if !value.is_empty() {
-                let value = match field {
-                    "since" | "until" => value.replace(' ', "+"),
-                    _ => value.into_owned(),
-                };
-                *slot = Some(value);
-            }
-        }
-        Ok(q)
+    /// Parses a URL query by [`Query`]'s rules; the values are checked by
+    /// [`list`].
+    pub fn from_query(raw: &str) -> Result<AuditQuery, QueryError> {
+        let query = Query::parse(raw, &Self::NAMES)?;
+        let text = |name: &str| query.get(name).map(str::to_string);
+        Ok(AuditQuery {
+            since: query.date_time("since"),
+            until: query.date_time("until"),
+            user: text("user"),
+            ticket: text("ticket"),
+            caller: text("caller"),
+            limit: query.parsed("limit", |v| {
+                v.parse::<u32>()
+                    .map_err(|_| "must be an integer from 1 to 1000")
+            })?,
+            cursor: text("cursor"),
+        })
     }
 }
 
@@ -389,9 +359,9 @@ mod tests {
     #[test]
     fn bad_queries_name_the_parameter() {
         let field = |raw: &str| match AuditQuery::from_query(raw) {
-            Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
-            Err(AuditError::UnknownParameter(name, _)) => format!("unknown {name}"),
-            other => match list(&MemoryDbNone, &other.unwrap()) {
+            Err(e @ QueryError::Unknown { .. }) => format!("unknown {}", e.field()),
+            Err(e) => e.field().to_string(),
+            Ok(q) => match list(&MemoryDbNone, &q) {
                 Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
                 r => panic!("{raw}: {r:?}"),
             },

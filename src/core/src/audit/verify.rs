@@ -24,6 +24,7 @@ use super::canonical::{Keying, GENESIS};
 use super::keying::keyed_from;
 use super::row::{self, StoredRow, COLUMNS};
 use super::AuditError;
+use crate::api::query::{Query, QueryError};
 use crate::ports::{Clock, Database, SqlValue};
 
 /// Rows read per statement, so memory stays flat on a long trail.
@@ -58,46 +59,27 @@ fn invalid(field: &'static str, reason: &str) -> AuditError {
 impl VerifyQuery {
     pub const NAMES: [&'static str; 3] = ["cursor", "head", "limit"];
 
-    /// Same rules as the listing's query: an empty value is absent, an
-    /// unknown or repeated parameter is an error.
-    pub fn from_query(raw: &str) -> Result<VerifyQuery, AuditError> {
-        let mut q = VerifyQuery::default();
-        let raw = raw.strip_prefix('?').unwrap_or(raw);
-        let mut seen = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-            let field = *Self::NAMES.iter().find(|n| **n == name).ok_or_else(|| {
-                AuditError::UnknownParameter(name.to_string(), "cursor, head or limit")
-            })?;
-            if seen.contains(&field) {
-                return Err(invalid(field, "is given more than once"));
-            }
-            seen.push(field);
-            if value.is_empty() {
-                continue;
-            }
-            match field {
-                "cursor" => q.cursor = Some(value.into_owned()),
-                "head" => {
-                    let hash = value.to_ascii_lowercase();
-                    if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(invalid(
-                            "head",
-                            "is not a head hash (64 hex digits, the `hash` of GET /v1/audit/head)",
-                        ));
-                    }
-                    q.head = Some(hash);
+    /// Parses a URL query by [`Query`]'s rules.
+    pub fn from_query(raw: &str) -> Result<VerifyQuery, QueryError> {
+        let query = Query::parse(raw, &Self::NAMES)?;
+        Ok(VerifyQuery {
+            cursor: query.get("cursor").map(str::to_string),
+            head: query.parsed("head", |v| {
+                let hash = v.to_ascii_lowercase();
+                if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    Ok(hash)
+                } else {
+                    Err("is not a head hash (64 hex digits, the `hash` of GET /v1/audit/head)")
                 }
-                _ => {
-                    let bad = || invalid("limit", "must be an integer from 1 to 1000000");
-                    let n: u32 = value.parse().map_err(|_| bad())?;
-                    if !(1..=MAX_LIMIT).contains(&n) {
-                        return Err(bad());
-                    }
-                    q.limit = Some(n);
-                }
-            }
-        }
-        Ok(q)
+            })?,
+            limit: query
+                .integer(
+                    "limit",
+                    1..=u64::from(MAX_LIMIT),
+                    "must be an integer from 1 to 1000000",
+                )?
+                .map(|n| n as u32),
+        })
     }
 }
 
@@ -718,21 +700,18 @@ mod tests {
             ("limit=1&limit=2", "limit"),
             ("cursor=%%%", "cursor"),
         ] {
-            let q = VerifyQuery::from_query(raw);
-            let err = match q {
-                Ok(q) => {
-                    verify(&migrated().db, &FixedClock::default(), Keying::Plain, &q).unwrap_err()
-                }
-                Err(e) => e,
+            let named = match VerifyQuery::from_query(raw) {
+                Ok(q) => match verify(&migrated().db, &FixedClock::default(), Keying::Plain, &q) {
+                    Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
+                    other => format!("{other:?}"),
+                },
+                Err(e) => e.field().to_string(),
             };
-            assert!(
-                matches!(&err, AuditError::InvalidQuery { field: f, .. } if *f == field),
-                "{raw}: {err:?}"
-            );
+            assert_eq!(named, field, "{raw}");
         }
         assert!(matches!(
             VerifyQuery::from_query("since=x"),
-            Err(AuditError::UnknownParameter(n, _)) if n == "since"
+            Err(e @ QueryError::Unknown { .. }) if e.field() == "since"
         ));
         assert_eq!(
             VerifyQuery::from_query("head=&limit=").unwrap(),

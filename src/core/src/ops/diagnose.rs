@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 
 use super::access;
 use crate::api::endpoints;
+use crate::api::query::{Query, QueryError};
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -47,54 +48,19 @@ pub struct DiagnoseQuery {
 impl DiagnoseQuery {
     pub const NAMES: [&'static str; 2] = ["user", "days"];
 
+    /// Parses the URL query by [`Query`]'s rules.
     pub fn parse(raw: &str) -> Result<DiagnoseQuery, Problem> {
-        let mut user = None;
-        let mut days = 7;
-        let mut seen: Vec<String> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-            if seen.contains(&name.to_string()) {
-                return Err(Problem::field(
-                    ErrorCode::InvalidRequest,
-                    &name,
-                    format!("`{name}` is given more than once"),
-                ));
-            }
-            seen.push(name.to_string());
-            match &*name {
-                "user" => {
-                    user = Some(UserRef::parse(&value).map_err(|e| {
-                        Problem::field(ErrorCode::InvalidUser, "user", format!("`user` {e}"))
-                    })?)
-                }
-                "days" => {
-                    days = value
-                        .parse::<u32>()
-                        .ok()
-                        .filter(|d| (1..=30).contains(d))
-                        .ok_or_else(|| {
-                            Problem::field(
-                                ErrorCode::InvalidRequest,
-                                "days",
-                                "`days` must be an integer from 1 to 30 (sign-in logs are kept 30 days)",
-                            )
-                        })?
-                }
-                other => {
-                    return Err(Problem::field(
-                        ErrorCode::UnknownField,
-                        other,
-                        format!("unknown query parameter `{other}`; expected user or days"),
-                    ))
-                }
-            }
-        }
-        let user = user.ok_or_else(|| {
-            Problem::field(
-                ErrorCode::InvalidRequest,
-                "user",
-                "`user` is required: a userPrincipalName or object id",
-            )
+        let query = Query::parse(raw, &Self::NAMES)?;
+        let user = query.user("user")?.ok_or_else(|| {
+            QueryError::invalid("user", "is required: a userPrincipalName or object id")
         })?;
+        let days = query
+            .integer(
+                "days",
+                1..=30,
+                "must be an integer from 1 to 30 (sign-in logs are kept 30 days)",
+            )?
+            .unwrap_or(7) as u32;
         Ok(DiagnoseQuery { user, days })
     }
 }

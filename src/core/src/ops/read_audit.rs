@@ -21,9 +21,6 @@ fn problem(e: AuditError) -> Problem {
     if let AuditError::InvalidQuery { field, .. } = &e {
         p = p.with("field", *field);
     }
-    if let AuditError::UnknownParameter(name, _) = &e {
-        p = p.with("field", name.as_str());
-    }
     p
 }
 
@@ -34,11 +31,11 @@ pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> 
     let raw_query = req.uri().query().unwrap_or("");
     let body = match rest {
         "" => {
-            let query = AuditQuery::from_query(raw_query).map_err(problem)?;
+            let query = AuditQuery::from_query(raw_query)?;
             serde_json::to_value(audit::list(host.db, &query).map_err(problem)?)
         }
         "/verify" => {
-            let query = VerifyQuery::from_query(raw_query).map_err(problem)?;
+            let query = VerifyQuery::from_query(raw_query)?;
             serde_json::to_value(
                 audit::verify(host.db, host.clock, keying, &query).map_err(problem)?,
             )

@@ -1,6 +1,7 @@
 //! The `GET /v1/failures` query: checked once, then trusted.
 
-use crate::api::{ErrorCode, Problem};
+use crate::api::query::{Query, QueryError};
+use crate::api::Problem;
 use crate::types::lookback::parse_point;
 use crate::types::{Instant, UserRef};
 
@@ -26,8 +27,8 @@ pub struct FailuresQuery {
     pub format: Option<Format>,
 }
 
-fn bad(field: &str, why: impl std::fmt::Display) -> Problem {
-    Problem::field(ErrorCode::InvalidRequest, field, format!("`{field}` {why}"))
+fn bad(field: &'static str, why: impl std::fmt::Display) -> Problem {
+    QueryError::invalid(field, why).into()
 }
 
 impl FailuresQuery {
@@ -41,70 +42,39 @@ impl FailuresQuery {
         "format",
     ];
 
-    /// Parses the URL query; an empty value counts as absent, an unknown or
-    /// repeated parameter is refused.
+    /// Parses the URL query by [`Query`]'s rules.
     pub fn parse(raw: &str, now: Instant) -> Result<FailuresQuery, Problem> {
-        let mut seen: Vec<String> = Vec::new();
-        let mut q = FailuresQuery {
-            since: now.minus_seconds(86_400),
-            until: now,
-            user: None,
-            error_codes: vec![500121],
-            min_failures: 1,
-            format: None,
+        let query = Query::parse(raw, &Self::NAMES)?;
+        let point = |name: &'static str, default: Instant| {
+            query
+                .date_time(name)
+                .map(|v| parse_point(&v, now).map_err(|e| bad(name, e)))
+                .unwrap_or(Ok(default))
         };
-        for (name, value) in url::form_urlencoded::parse(raw.as_bytes()) {
-            if seen.contains(&name.to_string()) {
-                return Err(bad(&name, "is given more than once"));
-            }
-            seen.push(name.to_string());
-            if value.is_empty() {
-                continue;
-            }
-            // A `+` of an offset arrives as a space when sent unencoded.
-            let value = value.replace(' ', "+");
-            match &*name {
-                "since" => q.since = parse_point(&value, now).map_err(|e| bad("since", e))?,
-                "until" => q.until = parse_point(&value, now).map_err(|e| bad("until", e))?,
-                "user" => {
-                    q.user = Some(UserRef::parse(&value).map_err(|e| {
-                        Problem::field(ErrorCode::InvalidUser, "user", format!("`user` {e}"))
-                    })?)
-                }
-                "errorCodes" => {
+        let mut q = FailuresQuery {
+            since: point("since", now.minus_seconds(86_400))?,
+            until: point("until", now)?,
+            user: query.user("user")?,
+            error_codes: query
+                .parsed("errorCodes", |v| {
                     let codes: Result<Vec<u32>, _> =
-                        value.split(',').map(|c| c.trim().parse::<u32>()).collect();
-                    let codes = codes
+                        v.split(',').map(|c| c.trim().parse::<u32>()).collect();
+                    codes
                         .ok()
                         .filter(|c| !c.is_empty() && c.len() <= MAX_CODES && !c.contains(&0))
-                        .ok_or_else(|| {
-                            bad("errorCodes", "must be a comma list of up to 20 sign-in error codes such as 500121,50074")
-                        })?;
-                    q.error_codes = codes;
-                }
-                "minFailures" => {
-                    q.min_failures = value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|n| (1..=1_000_000).contains(n))
-                        .ok_or_else(|| bad("minFailures", "must be an integer from 1"))?;
-                }
-                "format" => {
-                    q.format = Some(match value.as_str() {
-                        "json" => Format::Json,
-                        "csv" => Format::Csv,
-                        _ => return Err(bad("format", "must be json or csv")),
-                    })
-                }
-                other => {
-                    return Err(Problem::field(
-                        ErrorCode::UnknownField,
-                        other,
-                        format!("unknown query parameter `{other}`; expected since, until, user, errorCodes, minFailures or format"),
-                    ))
-                }
-            }
-        }
+                        .ok_or("must be a comma list of up to 20 sign-in error codes such as 500121,50074")
+                })?
+                .unwrap_or_else(|| vec![500121]),
+            min_failures: query
+                .integer("minFailures", 1..=1_000_000, "must be an integer from 1")?
+                .unwrap_or(1),
+            format: query
+                .parsed("format", |v| match v {
+                    "json" => Ok(Format::Json),
+                    "csv" => Ok(Format::Csv),
+                    _ => Err("must be json or csv"),
+                })?,
+        };
         q.error_codes.sort_unstable();
         q.error_codes.dedup();
         if q.until > now {
@@ -126,6 +96,7 @@ impl FailuresQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::ErrorCode;
 
     fn now() -> Instant {
         Instant::parse("2026-12-01T12:00:00Z").unwrap()
