@@ -17,6 +17,7 @@ use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 
 use crate::api::endpoints::MutatingOperation;
 use crate::api::input::Object;
+use crate::api::{ErrorCode, Problem};
 use crate::ports::Variables;
 use crate::types::{is_guid, Scope, Secret};
 
@@ -116,6 +117,13 @@ pub enum ConfigError {
     Invalid { variable: Variable, reason: String },
     #[error("variable `{0}` could not be read from the host")]
     Unreadable(Variable),
+}
+
+/// `500 misconfigured` naming the variable to fix, never its value.
+impl From<ConfigError> for Problem {
+    fn from(e: ConfigError) -> Problem {
+        Problem::new(ErrorCode::Misconfigured, e.to_string()).with("variable", e.variable().name())
+    }
 }
 
 impl ConfigError {

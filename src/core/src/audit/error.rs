@@ -1,7 +1,7 @@
 //! What can go wrong reading or writing the audit trail, and the contract
 //! code each becomes at the edge.
 
-use crate::api::ErrorCode;
+use crate::api::{ErrorCode, Problem};
 use crate::ports::HostError;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +30,17 @@ impl AuditError {
             AuditError::Store(_) | AuditError::Contended(_) => ErrorCode::StorageUnavailable,
             AuditError::InvalidQuery { .. } => ErrorCode::InvalidRequest,
             AuditError::Corrupt { .. } => ErrorCode::Internal,
+        }
+    }
+}
+
+/// The one mapping to problem+json: a bad query names its field.
+impl From<AuditError> for Problem {
+    fn from(e: AuditError) -> Problem {
+        let p = Problem::new(e.code(), e.to_string());
+        match e {
+            AuditError::InvalidQuery { field, .. } => p.with("field", field),
+            _ => p,
         }
     }
 }

@@ -67,6 +67,7 @@ pub fn authenticate(callers: &[CallerConfig], headers: &HeaderMap) -> Result<Cal
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Problem;
     use crate::config::Config;
     use crate::testing::World;
     use crate::types::Scope;
@@ -114,7 +115,7 @@ mod tests {
         for key in ["Bearer passwore", "Bearer Password", "Bearer password2"] {
             let err = auth(&c, key.as_bytes()).unwrap_err();
             assert_eq!(err, AuthError::InvalidKey, "{key}");
-            assert_eq!(err.to_problem().detail, "invalid API key");
+            assert_eq!(Problem::from(&err).detail, "invalid API key");
         }
     }
 
@@ -166,7 +167,7 @@ mod tests {
                 "{:?} -> {err:?}",
                 String::from_utf8_lossy(value)
             );
-            let p = err.to_problem();
+            let p = Problem::from(&err);
             assert_eq!(p.code.status(), 401);
             assert!(!p.detail.contains("password"), "{}", p.detail);
         }

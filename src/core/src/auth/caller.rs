@@ -56,6 +56,7 @@ impl Caller {
 mod tests {
     use super::*;
     use crate::api::ErrorCode;
+    use crate::api::Problem;
 
     #[test]
     fn require_names_the_missing_scope() {
@@ -69,7 +70,7 @@ mod tests {
         assert_eq!(c.require(Scope::Reset), Ok(()));
         let err = c.require(Scope::FailuresRead).unwrap_err();
         assert_eq!(err, AuthError::InsufficientScope(Scope::FailuresRead));
-        let p = err.to_problem();
+        let p = Problem::from(&err);
         assert_eq!(p.code, ErrorCode::InsufficientScope);
         assert_eq!(p.code.status(), 403);
         assert!(p.detail.contains("`failures:read`"), "{}", p.detail);

@@ -74,13 +74,15 @@ impl AuthError {
             _ => ErrorCode::Unauthorized,
         }
     }
+}
 
-    /// Every 401 carries `WWW-Authenticate: Bearer` (API.md "Callers"), for
-    /// webhook failures too: it is the challenge a client can answer. A 403
-    /// adds RFC 6750 §3.1's `insufficient_scope` error and the scope.
-    pub fn to_problem(&self) -> Problem {
-        let p = Problem::new(self.code(), self.to_string());
-        match self {
+/// Every 401 carries `WWW-Authenticate: Bearer` (API.md "Callers"), for
+/// webhook failures too: it is the challenge a client can answer. A 403
+/// adds RFC 6750 §3.1's `insufficient_scope` error and the scope.
+impl From<&AuthError> for Problem {
+    fn from(e: &AuthError) -> Problem {
+        let p = Problem::new(e.code(), e.to_string());
+        match e {
             AuthError::InsufficientScope(scope) => p.header(
                 WWW_AUTHENTICATE,
                 format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
@@ -88,6 +90,12 @@ impl AuthError {
             AuthError::Storage(_) => p,
             _ => p.header(WWW_AUTHENTICATE, "Bearer"),
         }
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Problem {
+        Problem::from(&e)
     }
 }
 
@@ -168,7 +176,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err, AuthError::NoCredentials);
-        let p = err.to_problem();
+        let p = Problem::from(&err);
         assert_eq!(p.code, ErrorCode::Unauthorized);
         assert_eq!(
             p.headers,
@@ -244,7 +252,7 @@ mod tests {
             ),
         ];
         for (err, status, code) in cases {
-            let p = err.to_problem();
+            let p = Problem::from(&err);
             assert_eq!(p.code.status().as_u16(), status, "{err:?}");
             assert_eq!(p.code.as_str(), code);
             let challenge = p

@@ -83,12 +83,18 @@ pub struct RateLimited {
     pub limit: Limit,
 }
 
-impl RateLimited {
-    pub fn to_problem(&self) -> Problem {
-        Problem::new(ErrorCode::RateLimited, self.to_string())
-            .with("limit", self.limit.max)
-            .with("windowSeconds", self.limit.window_secs)
-            .header(RETRY_AFTER, self.retry_after_secs.to_string())
+impl From<&RateLimited> for Problem {
+    fn from(e: &RateLimited) -> Problem {
+        Problem::new(ErrorCode::RateLimited, e.to_string())
+            .with("limit", e.limit.max)
+            .with("windowSeconds", e.limit.window_secs)
+            .header(RETRY_AFTER, e.retry_after_secs.to_string())
+    }
+}
+
+impl From<RateLimited> for Problem {
+    fn from(e: RateLimited) -> Problem {
+        Problem::from(&e)
     }
 }
 
@@ -102,12 +108,18 @@ pub enum LimitError {
     Storage(HostError),
 }
 
-impl LimitError {
-    pub fn to_problem(&self) -> Problem {
-        match self {
-            LimitError::Limited(r) => r.to_problem(),
-            LimitError::Storage(_) => Problem::new(ErrorCode::StorageUnavailable, self.to_string()),
+impl From<&LimitError> for Problem {
+    fn from(e: &LimitError) -> Problem {
+        match e {
+            LimitError::Limited(r) => Problem::from(r),
+            LimitError::Storage(_) => Problem::new(ErrorCode::StorageUnavailable, e.to_string()),
         }
+    }
+}
+
+impl From<LimitError> for Problem {
+    fn from(e: LimitError) -> Problem {
+        Problem::from(&e)
     }
 }
 
@@ -302,7 +314,7 @@ mod tests {
         // midnight, then 8 h.
         assert_eq!(r.retry_after_secs, 16 * 3600 - 5 + 8 * 3600);
         assert_eq!(r.limit, TAP);
-        let p = r.to_problem();
+        let p = Problem::from(&r);
         assert_eq!(p.code, ErrorCode::RateLimited);
         assert_eq!(p.code.status(), 429);
         assert!(
@@ -499,6 +511,6 @@ mod tests {
     fn a_dead_store_refuses_with_503() {
         use crate::testing::DownKv as Down;
         let err = check(&Down, 0, &TAP, "u1").unwrap_err();
-        assert_eq!(err.to_problem().code, ErrorCode::StorageUnavailable);
+        assert_eq!(Problem::from(&err).code, ErrorCode::StorageUnavailable);
     }
 }

@@ -290,6 +290,7 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Problem;
     use crate::config::Config;
     use crate::ports::HostError;
     use crate::testing::{MemoryKv, World};
@@ -433,7 +434,7 @@ mod tests {
         let h = signed(&w, "msg_1", br#"{"user":"a@contoso.com"}"#);
         let err = auth(&w, &config, &h, br#"{"user":"b@contoso.com"}"#).unwrap_err();
         assert_eq!(err, AuthError::InvalidSignature);
-        assert_eq!(err.to_problem().detail, "invalid signature");
+        assert_eq!(Problem::from(&err).detail, "invalid signature");
 
         let ts = now(&w);
         let forged = sign(b"not the secret at all, 24+", "msg_1", ts, b"{}");
@@ -501,7 +502,7 @@ mod tests {
         for (id, ts) in [("old-301", n - 301), ("new-301", n + 301), ("zero", 0)] {
             let err = at(id, ts).unwrap_err();
             assert_eq!(err, AuthError::TimestampOutsideTolerance, "{id}");
-            let p = err.to_problem();
+            let p = Problem::from(&err);
             assert_eq!(p.code.status(), 401);
             assert_eq!(p.detail, "webhook-timestamp is outside the 300 s tolerance");
         }
@@ -521,7 +522,7 @@ mod tests {
             h.remove(name);
             let err = auth(&w, &config, &h, b"{}").unwrap_err();
             assert_eq!(err, AuthError::MissingHeader(name));
-            let p = err.to_problem();
+            let p = Problem::from(&err);
             assert_eq!(p.detail, format!("missing header `{name}`"));
             assert_eq!(p.code.status(), 401);
         }
@@ -579,7 +580,7 @@ mod tests {
         w.clock.advance(Duration::from_secs(3600));
         let again = signed(&w, "msg_1", body);
         assert_eq!(auth(&w, &config, &again, body), Err(AuthError::Replayed));
-        let p = AuthError::Replayed.to_problem();
+        let p = Problem::from(AuthError::Replayed);
         assert_eq!(p.code.as_str(), "replayed_webhook");
         assert_eq!(p.code.status(), 401);
 
@@ -709,8 +710,8 @@ mod tests {
         );
         let err =
             authenticate(&config.callers, &h, b"{}", TAP, &Down, &w.entropy, now(&w)).unwrap_err();
-        assert_eq!(err.to_problem().code.as_str(), "storage_unavailable");
-        assert_eq!(err.to_problem().code.status(), 503);
+        assert_eq!(Problem::from(&err).code.as_str(), "storage_unavailable");
+        assert_eq!(Problem::from(&err).code.status(), 503);
     }
 
     #[test]

@@ -63,9 +63,9 @@ pub enum GraphError {
     BadUrl,
 }
 
-impl GraphError {
-    pub fn to_problem(&self) -> Problem {
-        match self {
+impl From<&GraphError> for Problem {
+    fn from(e: &GraphError) -> Problem {
+        match e {
             GraphError::TokenRefused { error, aadsts, .. } => Problem::new(
                 ErrorCode::GraphAuthFailed,
                 format!(
@@ -75,15 +75,13 @@ impl GraphError {
             )
             .with("graphErrorCode", format!("AADSTS{aadsts}")),
             GraphError::TokenMalformed { .. } => {
-                Problem::new(ErrorCode::GraphAuthFailed, self.to_string())
+                Problem::new(ErrorCode::GraphAuthFailed, e.to_string())
             }
-            GraphError::Unreachable(_) => {
-                Problem::new(ErrorCode::GraphUnavailable, self.to_string())
-            }
+            GraphError::Unreachable(_) => Problem::new(ErrorCode::GraphUnavailable, e.to_string()),
             GraphError::Ambiguous {
                 status, request_id, ..
             } => {
-                let mut p = Problem::new(ErrorCode::GraphUnavailable, self.to_string());
+                let mut p = Problem::new(ErrorCode::GraphUnavailable, e.to_string());
                 if let Some(s) = status {
                     p = p.with("graphStatus", *s);
                 }
@@ -92,7 +90,7 @@ impl GraphError {
                 }
                 p
             }
-            GraphError::Store(_) => Problem::new(ErrorCode::StorageUnavailable, self.to_string()),
+            GraphError::Store(_) => Problem::new(ErrorCode::StorageUnavailable, e.to_string()),
             GraphError::Status {
                 status,
                 code,
@@ -155,8 +153,14 @@ impl GraphError {
                 ),
             ),
             GraphError::Malformed(_) | GraphError::BadUrl => {
-                Problem::new(ErrorCode::GraphError, self.to_string())
+                Problem::new(ErrorCode::GraphError, e.to_string())
             }
         }
+    }
+}
+
+impl From<GraphError> for Problem {
+    fn from(e: GraphError) -> Problem {
+        Problem::from(&e)
     }
 }

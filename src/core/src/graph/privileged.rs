@@ -364,6 +364,7 @@ pub fn reasons(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Problem;
     use crate::api::RequestId;
     use crate::graph::client::DEFAULT_BUDGET;
     use crate::testing::World;
@@ -566,6 +567,6 @@ mod tests {
                 request_id: None
             }
         );
-        assert_eq!(err.to_problem().code.as_str(), "permission_missing");
+        assert_eq!(Problem::from(&err).code.as_str(), "permission_missing");
     }
 }

@@ -217,6 +217,7 @@ fn aadsts_from_description(d: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::Problem;
     use crate::graph::client::DEFAULT_BUDGET;
     use crate::testing::World;
     use futures::executor::block_on;
@@ -384,7 +385,7 @@ mod tests {
                 aadsts: 7000215
             }
         );
-        let body = err.to_problem().body().to_string();
+        let body = Problem::from(&err).body().to_string();
         assert!(body.contains("AADSTS7000215") && body.contains("graph_auth_failed"));
         assert!(!body.contains("s3cr3t"));
         assert!(w.kv.0.borrow().is_empty(), "a refusal is not cached");

@@ -35,17 +35,17 @@ pub fn admit(
         refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
         Denied {
             caller: None,
-            problem: e.to_problem(),
+            problem: e.into(),
         }
     })?;
     let deny = |problem: Problem| Denied {
         caller: Some(caller.clone()),
         problem,
     };
-    caller.require(scope).map_err(|e| deny(e.to_problem()))?;
+    caller.require(scope).map_err(|e| deny(e.into()))?;
     let now = crate::types::unix_secs(host.clock.now());
     rate_limit::check_caller(host.kv, now, &config.rate_limits, &caller)
-        .map_err(|e| deny(e.to_problem()))?;
+        .map_err(|e| deny(e.into()))?;
     Ok(caller)
 }
 
@@ -60,7 +60,7 @@ pub fn admit_read(
         .access
         .scope()
         .expect("a read that admits callers names its scope");
-    let config = Config::load(host.variables).map_err(super::meta::misconfigured)?;
+    let config = Config::load(host.variables)?;
     let raw: &[u8] = match req.body() {
         Body::Complete(b) => b,
         Body::TooLarge => &[],

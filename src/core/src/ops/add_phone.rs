@@ -105,7 +105,7 @@ impl Operation for AddPhone {
             )
             .await?;
         let summary = target.summary();
-        let graph_err = |e| Refusal::graph(e).about(&summary);
+        let graph_err = |e| Refusal::from(e).about(&summary);
         let existing = phones::parse_list(listed).map_err(graph_err)?;
         let same_type = existing.iter().find(|p| p.phone_type == input.phone_type);
         let typed = match &parsed {

@@ -409,15 +409,15 @@ async fn read(
         user.graph_segment()
     );
     // One token for both, so two concurrent first requests do not fetch two.
-    graph.prepare().await.map_err(|e| e.to_problem())?;
+    graph.prepare().await.map_err(Problem::from)?;
     let (answers, prefs) = futures_util::future::join(
         graph.batch_partial(&requests),
         graph.send(Version::Beta, "GET", &prefs_path, None),
     )
     .await;
-    let mut answers = answers.map_err(|e| e.to_problem())?;
+    let mut answers = answers.map_err(Problem::from)?;
     if answers.len() < fixed {
-        return Err(GraphError::Malformed("short $batch".into()).to_problem());
+        return Err(Problem::from(GraphError::Malformed("short $batch".into())));
     }
     let role_answers = answers.split_off(fixed);
     let mut answers = answers.into_iter();
@@ -427,7 +427,7 @@ async fn read(
     let registration_in_batch = (fixed == 7).then(next);
 
     let user = users::parse_user(user_res)
-        .map_err(|e| e.to_problem())?
+        .map_err(Problem::from)?
         .ok_or_else(|| {
             Problem::new(
                 ErrorCode::UserNotFound,

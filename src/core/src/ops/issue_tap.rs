@@ -52,7 +52,7 @@ impl Operation for IssueTap {
         let memberships = &target.memberships;
         let reasons = &target.protection;
 
-        let policy = tap::parse_policy(policy).map_err(|e| Refusal::graph(e).about(&summary))?;
+        let policy = tap::parse_policy(policy).map_err(|e| Refusal::from(e).about(&summary))?;
         let refuse = |code: ErrorCode, detail: String| {
             Refusal::refused(Problem::new(code, detail)).about(&summary)
         };
@@ -92,7 +92,7 @@ impl Operation for IssueTap {
         let usable_once = input.is_usable_once.unwrap_or(policy.is_usable_once);
 
         let existing =
-            tap::parse_existing(existing).map_err(|e| Refusal::graph(e).about(&summary))?;
+            tap::parse_existing(existing).map_err(|e| Refusal::from(e).about(&summary))?;
         if !existing.is_empty() && !input.replace_existing {
             return Err(Refusal::refused(
                 Problem::new(
@@ -115,7 +115,7 @@ impl Operation for IssueTap {
                 .expect("a pass has an endpoint");
             let lost = |e: GraphError| {
                 let unknown = matches!(e, GraphError::Unreachable(_));
-                let r = Refusal::graph(e).about(&summary);
+                let r = Refusal::from(e).about(&summary);
                 if unknown {
                     r.changed("unknown: the connection to Graph failed while deleting the old pass, which may be gone; no new pass was created; retry with replaceExisting: true")
                 } else {
@@ -141,7 +141,7 @@ impl Operation for IssueTap {
                     // settling: a pass nobody will see may exist.
                     let unknown =
                         matches!(e, GraphError::Unreachable(_) | GraphError::Ambiguous { .. });
-                    let r = Refusal::graph(e).about(&summary);
+                    let r = Refusal::from(e).about(&summary);
                     match (unknown, existing.is_empty()) {
                         (true, _) => r.changed("unknown: Graph gave no clear answer to the create, which may have made a pass; retry with replaceExisting: true to end with exactly one"),
                         (false, false) => r.changed("the existing pass was deleted; no new pass was created"),

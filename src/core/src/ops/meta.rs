@@ -34,7 +34,7 @@ pub fn healthz() -> Response {
 /// status alone. A missing permission does not make the app unready: that
 /// operation answers `500 permission_missing` itself.
 pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
-    let config = Config::load(host.variables).map_err(misconfigured)?;
+    let config = Config::load(host.variables)?;
     // A probe without credentials is welcome; wrong credentials are not.
     let viewer = match req.headers().contains_key(http::header::AUTHORIZATION) {
         false => None,
@@ -48,7 +48,7 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
             )
             .map_err(|e| {
                 auth::refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
-                e.to_problem()
+                Problem::from(&e)
             })?,
         ),
     };
@@ -63,7 +63,7 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
         .map_err(|e| Problem::new(ErrorCode::StorageUnavailable, format!("database: {e}")))?;
     let token = token::app_token(&config, host, DEFAULT_BUDGET)
         .await
-        .map_err(|e| e.to_problem())?;
+        .map_err(Problem::from)?;
     if !viewer.is_some_and(|c| c.has(Scope::AuditRead)) {
         return Ok(response::json(
             StatusCode::OK,
@@ -105,9 +105,4 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
             },
         }),
     ))
-}
-
-/// The one mapping of a configuration error to the contract.
-pub fn misconfigured(e: crate::config::ConfigError) -> Problem {
-    Problem::new(ErrorCode::Misconfigured, e.to_string()).with("variable", e.variable().name())
 }

@@ -10,19 +10,11 @@ use crate::api::endpoints;
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
-use crate::audit::{self, AuditError, AuditQuery, Keying, VerifyQuery};
+use crate::audit::{self, AuditQuery, Keying, VerifyQuery};
 use crate::ports::Host;
 
 /// The route prefix: `/v1/audit` and everything under it.
 pub const PATH: &str = "/v1/audit";
-
-fn problem(e: AuditError) -> Problem {
-    let mut p = Problem::new(e.code(), e.to_string());
-    if let AuditError::InvalidQuery { field, .. } = &e {
-        p = p.with("field", *field);
-    }
-    p
-}
 
 pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
     let (config, _) = access::admit_read(host, req, &endpoints::AUDIT)?;
@@ -32,21 +24,18 @@ pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> 
     let body = match rest {
         "" => {
             let query = AuditQuery::from_query(raw_query)?;
-            serde_json::to_value(audit::list(host.db, &query).map_err(problem)?)
+            serde_json::to_value(audit::list(host.db, &query)?)
         }
         "/verify" => {
             let query = VerifyQuery::from_query(raw_query)?;
-            serde_json::to_value(
-                audit::verify(host.db, host.clock, keying, &query).map_err(problem)?,
-            )
+            serde_json::to_value(audit::verify(host.db, host.clock, keying, &query)?)
         }
-        "/head" => serde_json::to_value(audit::head(host.db, keying).map_err(problem)?),
+        "/head" => serde_json::to_value(audit::head(host.db, keying)?),
         id => {
             let id = id.trim_start_matches('/');
             let record = audit::looks_like_audit_id(id)
                 .then(|| audit::get(host.db, id))
-                .transpose()
-                .map_err(problem)?
+                .transpose()?
                 .flatten()
                 .ok_or_else(|| {
                     Problem::new(

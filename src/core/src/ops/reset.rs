@@ -512,7 +512,7 @@ impl Operation for ResetMfa {
         .await;
         let (target, [listed]) = targeted?;
         let summary = target.summary();
-        let graph_err = |e: GraphError| Refusal::graph(e).about(&summary);
+        let graph_err = |e: GraphError| Refusal::from(e).about(&summary);
         let (before, hardware_listed) =
             methods::combine(listed, Some(tokens)).map_err(graph_err)?;
         let to_remove: Vec<Method> = before
@@ -750,7 +750,7 @@ async fn finish(
             "; sign-in sessions were not revoked"
         };
         let mut problem = match &sweep.stopped {
-            Some(e @ GraphError::Throttled { .. }) => e.to_problem(),
+            Some(e @ GraphError::Throttled { .. }) => Problem::from(e),
             _ if sweep.revoke_unanswered && sweep.failed.is_empty() => Problem::new(
                 ErrorCode::PartialReset,
                 "every method asked for was removed, but the revocation of sign-in sessions got no answer from Graph; retry the same request to finish",

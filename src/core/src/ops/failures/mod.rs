@@ -61,7 +61,7 @@ fn licence_problem(e: GraphError) -> Problem {
             )
             .with("graphErrorCode", c.as_str())
         }
-        _ => e.to_problem(),
+        _ => Problem::from(&e),
     }
 }
 
@@ -294,7 +294,7 @@ pub async fn refresh(
     let progress: Progress = fill::fill(&graph, host, &plan)
         .await
         .map_err(licence_problem)?;
-    let covered = store::coverage(host.db).map_err(|e| GraphError::Store(e).to_problem())?;
+    let covered = store::coverage(host.db).map_err(|e| Problem::from(GraphError::Store(e)))?;
     Ok(response::json(
         StatusCode::OK,
         &json!({

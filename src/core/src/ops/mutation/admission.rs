@@ -136,14 +136,13 @@ fn admit_input<O: Operation>(
     // can pass, and the caller's cap on changes (a leaked key cannot take
     // over a tenant overnight). Replays above were not counted.
     let now = unix(host);
-    let refused = |e: rate_limit::LimitError| Refusal::refused(e.to_problem());
     if let Some(none) =
         rate_limit::per_target(&config.rate_limits, O::OPERATION).filter(|l| l.max == 0)
     {
-        rate_limit::check(host.kv, now, &none, "").map_err(refused)?;
+        rate_limit::check(host.kv, now, &none, "").map_err(Refusal::from)?;
     }
     rate_limit::check_caller_mutations(host.kv, now, &config.rate_limits, &attempt.caller)
-        .map_err(refused)?;
+        .map_err(Refusal::from)?;
     Ok(input)
 }
 

@@ -96,25 +96,25 @@ impl Context<'_> {
             .graph
             .batch(&requests)
             .await
-            .map_err(Refusal::graph)?
+            .map_err(Refusal::from)?
             .into_iter();
         let (Some(user), Some(memberships)) = (answers.next(), answers.next()) else {
-            return Err(Refusal::graph(GraphError::Malformed("short $batch".into())));
+            return Err(Refusal::from(GraphError::Malformed("short $batch".into())));
         };
         let manager = if read_manager { answers.next() } else { None };
         let rest: [GraphResponse; N] = answers
             .collect::<Vec<_>>()
             .try_into()
-            .map_err(|_| Refusal::graph(GraphError::Malformed("short $batch".into())))?;
+            .map_err(|_| Refusal::from(GraphError::Malformed("short $batch".into())))?;
 
         let user = resolve_user(asked, user)?;
         let summary = Some(user.summary.clone());
         let memberships = users::all_memberships(self.graph, memberships)
             .await
-            .map_err(|e| Refusal::graph(e).about(&summary))?;
+            .map_err(|e| Refusal::from(e).about(&summary))?;
         let holders = privileged::role_holders(self.graph, self.now_unix())
             .await
-            .map_err(|e| Refusal::graph(e).about(&summary))?;
+            .map_err(|e| Refusal::from(e).about(&summary))?;
         let protection = privileged::reasons(&user, &memberships, &holders, self.config);
         self.guard_protected(&protection)
             .map_err(|r| r.about(&summary))?;
@@ -176,14 +176,14 @@ impl Context<'_> {
             self.operation,
             user_id,
         )
-        .map_err(|e| Refusal::refused(e.to_problem()))
+        .map_err(Refusal::from)
     }
 }
 
 /// The contract's answers for an unknown or disabled user.
 fn resolve_user(asked: &UserRef, res: GraphResponse) -> Result<DirectoryUser, Refusal> {
     let user = users::parse_user(res)
-        .map_err(Refusal::graph)?
+        .map_err(Refusal::from)?
         .ok_or_else(|| {
             Refusal::refused(Problem::new(
                 ErrorCode::UserNotFound,
@@ -217,7 +217,7 @@ pub(super) async fn require_permissions(
     graph: &GraphClient<'_>,
     op: MutatingOperation,
 ) -> Result<(), Refusal> {
-    let Some(granted) = graph.granted().await.map_err(Refusal::graph)? else {
+    let Some(granted) = graph.granted().await.map_err(Refusal::from)? else {
         return Ok(());
     };
     let p2 = Licences::load(graph.sealed(), unix(host)).p2;

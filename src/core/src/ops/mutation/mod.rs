@@ -119,10 +119,6 @@ impl Refusal {
         }
     }
 
-    pub fn graph(e: GraphError) -> Refusal {
-        Refusal::refused(e.to_problem())
-    }
-
     /// Names the user the refusal is about, for the audit record.
     pub fn about(mut self, user: &Option<UserSummary>) -> Refusal {
         if self.user.is_none() {
@@ -145,6 +141,19 @@ impl Refusal {
 impl From<Problem> for Refusal {
     fn from(p: Problem) -> Refusal {
         Refusal::refused(p)
+    }
+}
+
+/// Graph's answer to an operation's request, as the contract reports it.
+impl From<GraphError> for Refusal {
+    fn from(e: GraphError) -> Refusal {
+        Refusal::refused(e.into())
+    }
+}
+
+impl From<crate::auth::rate_limit::LimitError> for Refusal {
+    fn from(e: crate::auth::rate_limit::LimitError) -> Refusal {
+        Refusal::refused(e.into())
     }
 }
 
@@ -224,7 +233,7 @@ pub async fn run<O: Operation>(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let config = Config::load(host.variables).map_err(super::meta::misconfigured)?;
+    let config = Config::load(host.variables)?;
     let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
     let trail = Trail::new(host, &config);
     let settlement = Settlement {
