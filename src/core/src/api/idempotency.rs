@@ -37,6 +37,15 @@ pub const STALE_CLAIM_SECS: u64 = 120;
 pub struct StoredOutcome {
     pub status: u16,
     pub body: serde_json::Value,
+    /// What the replay's audit record names, kept beside the body rather
+    /// than read back out of it: the refusal's code, the user, the
+    /// original record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -258,6 +267,9 @@ mod tests {
         StoredOutcome {
             status,
             body: json!({ "methodId": "m1", "passRedacted": true }),
+            code: None,
+            user: None,
+            audit_id: None,
         }
     }
 

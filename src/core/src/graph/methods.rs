@@ -114,6 +114,7 @@ impl MethodType {
 
 /// One registered method, as the answers name it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Method {
     pub id: String,

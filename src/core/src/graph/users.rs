@@ -12,6 +12,7 @@ use crate::types::UserRef;
 
 /// `{ "id", "userPrincipalName", "displayName" }` (API.md "Common rules").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UserSummary {
     pub id: String,

@@ -10,13 +10,14 @@
 //! asked for (plus a re-read of the method if Graph refuses it).
 
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
+use super::mutation::{mutation_input, Answer, Context, Done, Operation, Refusal};
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::graph::phones;
+use crate::graph::users::UserSummary;
 use crate::types::{PhoneError, PhoneNumber, PhoneType, Reason, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
@@ -68,13 +69,55 @@ fn refusal_state(message: &str) -> Option<&'static str> {
     }
 }
 
+/// `201` (added) or `200` (replaced or already there) of `POST /v1/phone`.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct PhoneAnswer {
+    pub user: Option<UserSummary>,
+    pub method_id: String,
+    /// Graph's `+{country code} {number}` form.
+    pub phone_number: String,
+    pub phone_type: PhoneType,
+    pub sms_sign_in_state: Option<String>,
+    /// The number was already the user's, as asked: nothing changed.
+    pub unchanged: bool,
+    /// A number of the same type was replaced.
+    pub replaced: bool,
+    pub warnings: Vec<String>,
+    pub ticket: Option<Ticket>,
+    /// For the audit record.
+    #[serde(skip)]
+    pub previous_phone_number: Option<String>,
+    #[serde(skip)]
+    pub sms_sign_in_requested: bool,
+    #[serde(skip)]
+    pub protected: bool,
+}
+
+impl Answer for PhoneAnswer {
+    fn audit(&self) -> Value {
+        json!({
+            "methodId": self.method_id,
+            "phoneType": self.phone_type,
+            "phoneNumber": self.phone_number,
+            "previousPhoneNumber": self.previous_phone_number,
+            "unchanged": self.unchanged,
+            "smsSignInRequested": self.sms_sign_in_requested,
+            "smsSignInState": self.sms_sign_in_state,
+            "protected": self.protected,
+        })
+    }
+}
+
 pub struct AddPhone;
 
 impl Operation for AddPhone {
     type Input = PhoneInput;
+    type Answer = PhoneAnswer;
     const OPERATION: MutatingOperation = MutatingOperation::Phone;
 
-    async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done, Refusal> {
+    async fn act(cx: &Context<'_>, input: PhoneInput) -> Result<Done<PhoneAnswer>, Refusal> {
         let invalid = |e: PhoneError| {
             Refusal::from(Problem::field(
                 ErrorCode::InvalidPhoneNumber,
@@ -217,17 +260,6 @@ impl Operation for AddPhone {
             }
         }
 
-        let body = json!({
-            "user": summary,
-            "methodId": method.id,
-            "phoneNumber": method.phone_number,
-            "phoneType": method.phone_type,
-            "smsSignInState": sms_state,
-            "unchanged": unchanged,
-            "replaced": replaced.is_some(),
-            "warnings": warnings,
-            "ticket": input.ticket,
-        });
         let last_digits: String = {
             let digits: Vec<char> = method
                 .phone_number
@@ -252,20 +284,21 @@ impl Operation for AddPhone {
         Ok(Done {
             status,
             notice,
-            replay_body: body.clone(),
-            body,
+            answer: PhoneAnswer {
+                user: summary.clone(),
+                method_id: method.id,
+                phone_number: method.phone_number,
+                phone_type: method.phone_type,
+                sms_sign_in_state: sms_state,
+                unchanged,
+                replaced: replaced.is_some(),
+                warnings,
+                ticket: input.ticket,
+                previous_phone_number: replaced,
+                sms_sign_in_requested: input.sms_sign_in,
+                protected: target.is_protected(),
+            },
             user: summary,
-            details: json!({
-                "methodId": method.id,
-                "phoneType": method.phone_type,
-                "phoneNumber": method.phone_number,
-                "previousPhoneNumber": replaced.map(Value::from),
-                "unchanged": unchanged,
-                "smsSignInRequested": input.sms_sign_in,
-                "smsSignInState": sms_state,
-                "protected": target.is_protected(),
-            }),
-            no_store: false,
         })
     }
 }

@@ -6,15 +6,16 @@
 //! old pass when replacing, and the create.
 
 use http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::mutation::{mutation_input, Context, Done, Operation, Refusal};
+use super::mutation::{mutation_input, Answer, Context, Done, Operation, Refusal};
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::graph::methods::MethodType;
 use crate::graph::{tap, GraphError};
-use crate::types::{Instant, Reason, Ticket, UserRef, Verification};
+use crate::graph::users::UserSummary;
+use crate::types::{Instant, Reason, Secret, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -33,13 +34,76 @@ pub struct TapInput {
 
 mutation_input!(TapInput);
 
+/// `201` of `POST /v1/tap`: the pass, once.
+#[derive(Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct TapAnswer {
+    pub user: Option<UserSummary>,
+    /// The pass; only in this answer, never stored or logged.
+    #[serde(
+        rename = "temporaryAccessPass",
+        serialize_with = "Secret::serialize_exposed",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
+    pub pass: Option<Secret<String>>,
+    /// The replay of a retry: the pass was issued and is not repeated.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pass_redacted: bool,
+    pub method_id: String,
+    pub start_date_time: Instant,
+    pub expires_date_time: Instant,
+    pub lifetime_in_minutes: u32,
+    pub is_usable_once: bool,
+    /// An earlier pass was deleted for this one.
+    pub replaced: bool,
+    pub ticket: Option<Ticket>,
+    pub warnings: Vec<String>,
+    /// For the audit record: the passes deleted, and one made by a create
+    /// whose answer was lost (deleted too).
+    #[serde(skip)]
+    pub replaced_ids: Vec<String>,
+    #[serde(skip)]
+    pub lost_and_deleted: Vec<String>,
+    #[serde(skip)]
+    pub protected: bool,
+}
+
+impl Answer for TapAnswer {
+    fn holds_secret(&self) -> bool {
+        self.pass.is_some()
+    }
+
+    fn replay(&self) -> Value {
+        serde_json::to_value(TapAnswer {
+            pass: None,
+            pass_redacted: true,
+            ..self.clone()
+        })
+        .unwrap_or_default()
+    }
+
+    fn audit(&self) -> Value {
+        json!({
+            "methodId": self.method_id,
+            "lifetimeInMinutes": self.lifetime_in_minutes,
+            "isUsableOnce": self.is_usable_once,
+            "replaced": self.replaced_ids,
+            "lostAndDeleted": self.lost_and_deleted,
+            "protected": self.protected,
+        })
+    }
+}
+
 pub struct IssueTap;
 
 impl Operation for IssueTap {
     type Input = TapInput;
+    type Answer = TapAnswer;
     const OPERATION: MutatingOperation = MutatingOperation::Tap;
 
-    async fn act(cx: &Context<'_>, input: TapInput) -> Result<Done, Refusal> {
+    async fn act(cx: &Context<'_>, input: TapInput) -> Result<Done<TapAnswer>, Refusal> {
         let (target, [policy, existing]) = cx
             .target(
                 &input.user,
@@ -173,46 +237,34 @@ impl Operation for IssueTap {
                     .unwrap_or("NotYetValid")
             ));
         }
-        let body = json!({
-            "user": user.summary,
-            "temporaryAccessPass": created.pass.expose(),
-            "methodId": created.id,
-            "startDateTime": start_at.to_rfc3339(),
-            "expiresDateTime": start_at.plus_minutes(created.lifetime_in_minutes).to_rfc3339(),
-            "lifetimeInMinutes": created.lifetime_in_minutes,
-            "isUsableOnce": created.is_usable_once,
-            "replaced": !existing.is_empty(),
-            "ticket": input.ticket,
-            "warnings": warnings,
-        });
-        // The replay and the audit record never hold the pass.
-        let mut replay = body.clone();
-        replay
-            .as_object_mut()
-            .map(|o| o.remove("temporaryAccessPass"));
-        replay["passRedacted"] = Value::Bool(true);
+        let expires_at = start_at.plus_minutes(created.lifetime_in_minutes);
         let notice = target.notice(format!(
             "A Temporary Access Pass (a time-limited sign-in code) was issued, valid from {} until {}{}{}.",
             start_at.to_rfc3339(),
-            start_at.plus_minutes(created.lifetime_in_minutes).to_rfc3339(),
+            expires_at.to_rfc3339(),
             if created.is_usable_once { ", for one sign-in" } else { "" },
             if existing.is_empty() { "" } else { "; it replaced an earlier pass" },
         ));
         Ok(Done {
             status: StatusCode::CREATED,
             notice,
-            body,
-            replay_body: replay,
+            answer: TapAnswer {
+                user: Some(user.summary.clone()),
+                pass: Some(created.pass),
+                pass_redacted: false,
+                method_id: created.id,
+                start_date_time: start_at,
+                expires_date_time: expires_at,
+                lifetime_in_minutes: created.lifetime_in_minutes,
+                is_usable_once: created.is_usable_once,
+                replaced: !existing.is_empty(),
+                ticket: input.ticket,
+                warnings,
+                replaced_ids: existing.into_iter().map(|e| e.id).collect(),
+                lost_and_deleted: lost,
+                protected: !reasons.is_empty(),
+            },
             user: summary,
-            details: json!({
-                "methodId": created.id,
-                "lifetimeInMinutes": created.lifetime_in_minutes,
-                "isUsableOnce": created.is_usable_once,
-                "replaced": existing.iter().map(|e| e.id.clone()).collect::<Vec<_>>(),
-                "lostAndDeleted": lost,
-                "protected": !reasons.is_empty(),
-            }),
-            no_store: true,
         })
     }
 }

@@ -22,13 +22,14 @@
 
 use http::StatusCode;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::mutation::{mutation_input, Context, Done, Operation, Refusal, TargetUser};
+use super::mutation::{mutation_input, Answer, Context, Done, Operation, Refusal, TargetUser};
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::graph::client::MAX_BATCH;
 use crate::graph::methods::{self, Method, MethodType};
+use crate::graph::users::UserSummary;
 use crate::graph::{BatchRequest, GraphError, GraphResponse};
 use crate::types::{Reason, Ticket, UserRef, Verification};
 
@@ -53,8 +54,61 @@ fn yes() -> bool {
 
 mutation_input!(ResetInput);
 
+/// `200` of `POST /v1/reset` (and, with `502 partial_reset`, the same
+/// members beside the problem): a dry run's preview (`wouldRemove`,
+/// `wouldRevokeSessions`) or what was done (`removed`, `failed`).
+#[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct ResetAnswer {
+    pub user: Option<UserSummary>,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_remove: Option<Vec<Method>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_revoke_sessions: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<Vec<Method>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Vec<Failure>>,
+    pub remaining: Vec<Kept>,
+    pub sessions_revoked: bool,
+    pub warnings: Vec<String>,
+    pub ticket: Option<Ticket>,
+    /// For the audit record.
+    #[serde(skip)]
+    pub protected: bool,
+}
+
+fn ids<'a>(methods: impl IntoIterator<Item = &'a Method>) -> Vec<Value> {
+    methods
+        .into_iter()
+        .map(|m| json!({"id": m.id, "type": m.type_name}))
+        .collect()
+}
+
+impl Answer for ResetAnswer {
+    fn is_dry_run(&self) -> bool {
+        self.dry_run
+    }
+
+    fn audit(&self) -> Value {
+        if let Some(would) = &self.would_remove {
+            return json!({ "wouldRemove": ids(would), "protected": self.protected });
+        }
+        json!({
+            "removed": ids(self.removed.iter().flatten()),
+            "failed": self.failed.iter().flatten().map(|f| json!({"id": f.method.id, "type": f.method.type_name, "status": f.status, "code": f.code})).collect::<Vec<_>>(),
+            "remaining": ids(self.remaining.iter().map(|k| &k.method)),
+            "sessionsRevoked": self.sessions_revoked,
+            "protected": self.protected,
+        })
+    }
+}
+
 /// A removal that did not happen, with Graph's answer.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
     #[serde(flatten)]
@@ -68,6 +122,7 @@ pub struct Failure {
 
 /// A method left in place, and why.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Kept {
     #[serde(flatten)]
@@ -483,9 +538,10 @@ pub struct ResetMfa;
 
 impl Operation for ResetMfa {
     type Input = ResetInput;
+    type Answer = ResetAnswer;
     const OPERATION: MutatingOperation = MutatingOperation::Reset;
 
-    async fn act(cx: &Context<'_>, input: ResetInput) -> Result<Done, Refusal> {
+    async fn act(cx: &Context<'_>, input: ResetInput) -> Result<Done<ResetAnswer>, Refusal> {
         let asked = input.method_types.as_deref();
         if asked.is_some_and(|a| a.contains(&MethodType::Password)) {
             return Err(Problem::field(
@@ -542,26 +598,22 @@ impl Operation for ResetMfa {
                     reason: kept_reason(m, asked),
                 })
                 .collect();
-            let body = json!({
-                "user": summary,
-                "dryRun": true,
-                "wouldRemove": order,
-                "remaining": remaining,
-                "wouldRevokeSessions": input.revoke_sessions,
-                "sessionsRevoked": false,
-                "warnings": warnings,
-                "ticket": input.ticket,
-            });
             return Ok(Done {
                 status: StatusCode::OK,
-                replay_body: body.clone(),
-                details: json!({
-                    "wouldRemove": order.iter().map(|m| json!({"id": m.id, "type": m.type_name})).collect::<Vec<_>>(),
-                    "protected": target.is_protected(),
-                }),
-                body,
+                answer: ResetAnswer {
+                    user: summary.clone(),
+                    dry_run: true,
+                    would_remove: Some(order),
+                    would_revoke_sessions: Some(input.revoke_sessions),
+                    removed: None,
+                    failed: None,
+                    remaining,
+                    sessions_revoked: false,
+                    warnings,
+                    ticket: input.ticket,
+                    protected: target.is_protected(),
+                },
                 user: summary,
-                no_store: false,
                 notice: None,
             });
         }
@@ -601,7 +653,7 @@ async fn finish(
     before: Vec<Method>,
     mut sweep: Sweep,
     mut warnings: Vec<String>,
-) -> Result<Done, Refusal> {
+) -> Result<Done<ResetAnswer>, Refusal> {
     let summary = target.summary();
     let asked = input.method_types.as_deref();
     let (sessions_revoked, revoke_failure) = match sweep.revoked.take() {
@@ -706,19 +758,19 @@ async fn finish(
         None => {}
     }
 
-    let lists = json!({
-        "removed": sweep.removed,
-        "remaining": remaining,
-        "failed": sweep.failed,
-        "sessionsRevoked": sessions_revoked,
-    });
-    let details = json!({
-        "removed": sweep.removed.iter().map(|m| json!({"id": m.id, "type": m.type_name})).collect::<Vec<_>>(),
-        "failed": sweep.failed.iter().map(|f| json!({"id": f.method.id, "type": f.method.type_name, "status": f.status, "code": f.code})).collect::<Vec<_>>(),
-        "remaining": remaining.iter().map(|k| json!({"id": k.method.id, "type": k.method.type_name})).collect::<Vec<_>>(),
-        "sessionsRevoked": sessions_revoked,
-        "protected": target.is_protected(),
-    });
+    let report = ResetAnswer {
+        user: summary.clone(),
+        dry_run: false,
+        would_remove: None,
+        would_revoke_sessions: None,
+        removed: Some(sweep.removed.clone()),
+        failed: Some(sweep.failed.clone()),
+        remaining,
+        sessions_revoked,
+        warnings,
+        ticket: input.ticket.clone(),
+        protected: target.is_protected(),
+    };
 
     if !sweep.failed.is_empty() || revoke_failure.is_some() {
         let changed = if sweep.removed.is_empty() {
@@ -781,29 +833,19 @@ async fn finish(
                 problem = problem.with("graphRequestId", r.as_str());
             }
         }
-        for (k, v) in lists.as_object().expect("object") {
-            problem = problem.with(k, v.clone());
+        // The same members as a `200`, beside the problem.
+        let details = report.audit();
+        if let Ok(Value::Object(members)) = serde_json::to_value(&report) {
+            for (k, v) in members {
+                problem = problem.with(k.as_str(), v);
+            }
         }
-        problem = problem
-            .with("user", json!(summary))
-            .with("dryRun", false)
-            .with("warnings", json!(warnings))
-            .with("ticket", json!(input.ticket));
         return Err(Refusal::refused(problem)
             .about(&summary)
             .changed(&changed)
             .details(details));
     }
 
-    let mut body = json!({
-        "user": summary,
-        "dryRun": false,
-        "warnings": warnings,
-        "ticket": input.ticket,
-    });
-    for (k, v) in lists.as_object().expect("object") {
-        body[k] = v.clone();
-    }
     let notice = (!sweep.removed.is_empty() || sessions_revoked)
         .then(|| {
             target.notice(format!(
@@ -815,11 +857,8 @@ async fn finish(
         .flatten();
     Ok(Done {
         status: StatusCode::OK,
-        replay_body: body.clone(),
-        body,
+        answer: report,
         user: summary,
-        details,
-        no_store: false,
         notice,
     })
 }

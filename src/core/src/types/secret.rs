@@ -20,6 +20,21 @@ impl<T> Secret<T> {
     }
 }
 
+impl Secret<String> {
+    /// Serializes the value itself: for `serialize_with` on the one member
+    /// of an answer that delivers the secret to its caller (the pass), so
+    /// that place, too, says `expose`.
+    pub fn serialize_exposed<S: serde::Serializer>(
+        secret: &Option<Secret<String>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match secret {
+            Some(v) => s.serialize_str(v.expose()),
+            None => s.serialize_none(),
+        }
+    }
+}
+
 impl<T> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")

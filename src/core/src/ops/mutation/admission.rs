@@ -19,7 +19,7 @@ use crate::auth::webhook::Destination;
 use crate::auth::{rate_limit, refusals, Caller, CredentialKind};
 use crate::config::{Config, VerificationRequirement};
 use crate::ports::Host;
-use crate::types::IdempotencyKey;
+use crate::types::{IdempotencyKey, UserRef, UserRefError};
 
 /// How admission ended.
 // One per request: its size does not matter.
@@ -92,7 +92,7 @@ fn admit_input<O: Operation>(
     attempt: &mut Attempt,
 ) -> Result<O::Input, Stop> {
     use super::MutationInput as _;
-    let input: O::Input = input::json_body(req).map_err(invalid_user)?;
+    let input: O::Input = input::json_body(req).map_err(|p| invalid_user(p, raw))?;
     attempt.facts = Facts {
         user: Some(json!({ "ref": input.user().as_str() })),
         ticket: input.ticket().map(|t| t.as_str().to_string()),
@@ -184,13 +184,24 @@ fn claim(
 }
 
 /// A `user` that is neither a UPN nor an object id has its own contract
-/// code (API.md "Common rules").
-fn invalid_user(mut p: Problem) -> Problem {
+/// code (API.md "Common rules"). `UserRef`'s own error decides, read again
+/// from the body only when the input was refused for its `user`.
+fn invalid_user(mut p: Problem, raw: &[u8]) -> Problem {
+    #[derive(serde::Deserialize)]
+    struct UserMember {
+        user: Option<Value>,
+    }
     if p.code == ErrorCode::InvalidRequest
         && p.extensions.get("field") == Some(&Value::from("user"))
-        && p.detail.contains("neither")
     {
-        p.code = ErrorCode::InvalidUser;
+        if let Ok(UserMember {
+            user: Some(Value::String(user)),
+        }) = serde_json::from_slice(raw)
+        {
+            if UserRef::parse(&user) == Err(UserRefError::Neither) {
+                p.code = ErrorCode::InvalidUser;
+            }
+        }
     }
     p
 }

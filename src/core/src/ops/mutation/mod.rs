@@ -22,6 +22,7 @@ mod settlement;
 
 use http::StatusCode;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::endpoints::MutatingOperation;
@@ -73,28 +74,75 @@ macro_rules! mutation_input {
 }
 pub(crate) use mutation_input;
 
-/// One mutating operation: its input, scope and action.
+/// One mutating operation: its input, its answer and its action; its
+/// scope, endpoint and limits follow from [`Operation::OPERATION`].
 pub trait Operation {
     type Input: DeserializeOwned + MutationInput;
+    type Answer: Answer;
     const OPERATION: MutatingOperation;
     #[allow(async_fn_in_trait)]
-    async fn act(cx: &Context<'_>, input: Self::Input) -> Result<Done, Refusal>;
+    async fn act(cx: &Context<'_>, input: Self::Input) -> Result<Done<Self::Answer>, Refusal>;
+}
+
+/// What an operation answers for a change made (or, for a dry run,
+/// described): the body's members, typed. The pipeline adds `auditId`,
+/// `notified` and its own warnings; what a retry is answered with, whether
+/// the answer may be kept, how the attempt is audited and what the audit
+/// record keeps are all derived from it here.
+pub trait Answer: Serialize {
+    /// A dry run describes a change without making it.
+    fn is_dry_run(&self) -> bool {
+        false
+    }
+    /// The answer holds a secret (a pass): `Cache-Control: no-store`, and
+    /// [`Answer::replay`] must leave it out.
+    fn holds_secret(&self) -> bool {
+        false
+    }
+    /// What a retry is answered with: the answer without anything secret.
+    fn replay(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+    /// What the audit record keeps of the change (never a secret).
+    fn audit(&self) -> Value;
 }
 
 /// A change made (or, for a dry run, described).
-pub struct Done {
+pub struct Done<A> {
     pub status: StatusCode,
-    pub body: Value,
-    /// What a retry is answered with: `body` without anything secret.
-    pub replay_body: Value,
+    pub answer: A,
     pub user: Option<UserSummary>,
-    /// What the audit record says happened.
-    pub details: Value,
-    /// The body holds a pass.
-    pub no_store: bool,
     /// What to tell the user out of band, for a change that happened
     /// (`None` for a dry run or nothing changed).
     pub notice: Option<Notice>,
+}
+
+/// A change as settlement handles it, whatever the operation: the views
+/// of its answer, derived once.
+pub struct Made {
+    status: StatusCode,
+    body: Value,
+    replay_body: Value,
+    dry_run: bool,
+    no_store: bool,
+    details: Value,
+    user: Option<UserSummary>,
+    notice: Option<Notice>,
+}
+
+impl<A: Answer> From<Done<A>> for Made {
+    fn from(d: Done<A>) -> Made {
+        Made {
+            status: d.status,
+            body: serde_json::to_value(&d.answer).unwrap_or_default(),
+            replay_body: d.answer.replay(),
+            dry_run: d.answer.is_dry_run(),
+            no_store: d.answer.holds_secret(),
+            details: d.answer.audit(),
+            user: d.user,
+            notice: d.notice,
+        }
+    }
 }
 
 /// An attempt that stopped: refused by a rule (4xx) or failed upstream.
@@ -264,7 +312,7 @@ pub async fn run<O: Operation>(
                 operation: O::OPERATION,
             };
             match O::act(&cx, input).await {
-                Ok(done) => Ended::Done(done),
+                Ok(done) => Ended::Done(done.into()),
                 Err(r) => Ended::Refused(r),
             }
         }

@@ -15,7 +15,7 @@ use http::header::{HeaderValue, CACHE_CONTROL};
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use super::{Attempt, Done, Refusal};
+use super::{Attempt, Made, Refusal};
 use crate::api::idempotency::{self, StoredOutcome};
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
@@ -29,7 +29,7 @@ use crate::ports::Host;
 // One per request: its size does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Ended {
-    Done(Done),
+    Done(Made),
     Refused(Refusal),
     Replay(StoredOutcome),
 }
@@ -86,7 +86,7 @@ impl Settlement<'_> {
         }
     }
 
-    async fn done(&self, attempt: Attempt, mut d: Done, recorded: Recorded) -> Response {
+    async fn done(&self, attempt: Attempt, mut d: Made, recorded: Recorded) -> Response {
         let id = Value::from(recorded.id.clone());
         d.body["auditId"] = id.clone();
         d.replay_body["auditId"] = id;
@@ -111,6 +111,9 @@ impl Settlement<'_> {
             let stored = StoredOutcome {
                 status: d.status.as_u16(),
                 body: d.replay_body.clone(),
+                code: None,
+                user: d.user.as_ref().map(|u| json!(u)),
+                audit_id: recorded.id.clone(),
             };
             let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
         }
@@ -124,8 +127,9 @@ impl Settlement<'_> {
 
     fn refused(&self, attempt: Attempt, r: Refusal, recorded: Recorded) -> Problem {
         let mut p = r.problem;
-        if let Some(id) = recorded.id {
-            p = p.with("auditId", id);
+        let audit_id = recorded.id;
+        if let Some(id) = &audit_id {
+            p = p.with("auditId", id.as_str());
         }
         // A 5xx or a 429 changed nothing for good: a retry (after
         // `Retry-After`) does the work rather than replaying the refusal.
@@ -143,6 +147,9 @@ impl Settlement<'_> {
                 let stored = StoredOutcome {
                     status: p.code.status().as_u16(),
                     body: p.body(),
+                    code: Some(p.code.as_str().to_string()),
+                    user: r.user.as_ref().map(|u| json!(u)),
+                    audit_id: audit_id.clone(),
                 };
                 let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
             }
@@ -205,7 +212,7 @@ fn entry_of(attempt: &Attempt, ended: &Ended) -> AuditEntry {
     match ended {
         Ended::Done(d) => AuditEntry {
             status: d.status.as_u16(),
-            outcome: if d.body.get("dryRun") == Some(&Value::Bool(true)) {
+            outcome: if d.dry_run {
                 Outcome::DryRun
             } else {
                 Outcome::Succeeded
@@ -216,18 +223,14 @@ fn entry_of(attempt: &Attempt, ended: &Ended) -> AuditEntry {
         },
         Ended::Replay(o) => AuditEntry {
             status: o.status,
-            code: o
-                .body
-                .get("code")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            code: o.code.clone(),
             outcome: if o.status < 400 {
                 Outcome::Succeeded
             } else {
                 Outcome::Refused
             },
-            user: o.body.get("user").cloned().or(base.user.clone()),
-            details: json!({ "idempotentReplay": true, "originalAuditId": o.body.get("auditId") }),
+            user: o.user.clone().or(base.user.clone()),
+            details: json!({ "idempotentReplay": true, "originalAuditId": o.audit_id }),
             ..base
         },
         Ended::Refused(r) => {

@@ -47,10 +47,31 @@ thread_local! {
 
 struct Probe;
 
+/// An answer with a secret in it, as TAP's.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProbeAnswer {
+    temporary_access_pass: &'static str,
+    warnings: Vec<String>,
+}
+
+impl Answer for ProbeAnswer {
+    fn holds_secret(&self) -> bool {
+        true
+    }
+    fn replay(&self) -> Value {
+        json!({ "passRedacted": true, "warnings": [] })
+    }
+    fn audit(&self) -> Value {
+        json!({ "made": true })
+    }
+}
+
 impl Operation for Probe {
     type Input = ProbeInput;
+    type Answer = ProbeAnswer;
     const OPERATION: MutatingOperation = MutatingOperation::Tap;
-    async fn act(cx: &Context<'_>, input: ProbeInput) -> Result<Done, Refusal> {
+    async fn act(cx: &Context<'_>, input: ProbeInput) -> Result<Done<ProbeAnswer>, Refusal> {
         ACTED.set(ACTED.get() + 1);
         RECORDS_WHEN_ACTING.with_borrow_mut(|r| r.push(rows(cx.host.db)));
         let user = DirectoryUser {
@@ -76,11 +97,11 @@ impl Operation for Probe {
             Script::Fail(code) => Err(Refusal::refused(Problem::new(code, "scripted"))),
             Script::Change | Script::ChangeAndNotify => Ok(Done {
                 status: StatusCode::CREATED,
-                body: json!({ "temporaryAccessPass": "Secret-Pass-1", "warnings": [] }),
-                replay_body: json!({ "passRedacted": true, "warnings": [] }),
+                answer: ProbeAnswer {
+                    temporary_access_pass: "Secret-Pass-1",
+                    warnings: vec![],
+                },
                 user: Some(user.summary.clone()),
-                details: json!({ "made": true }),
-                no_store: true,
                 notice,
             }),
         }
