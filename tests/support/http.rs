@@ -61,6 +61,17 @@ impl Client {
         self.send("GET", path, &[], None)
     }
 
+    /// The status of a `GET`, or `None` when nothing answered (a listener
+    /// still starting, or gone): for readiness probes, which retry.
+    pub fn probe(&self, path: &str) -> Option<u16> {
+        let url = format!("{}{}", self.base, path);
+        self.agent
+            .get(&url)
+            .call()
+            .ok()
+            .map(|r| r.status().as_u16())
+    }
+
     pub fn post_json(&self, path: &str, body: &Value, headers: &[(&str, &str)]) -> Reply {
         let mut h = vec![("content-type", "application/json")];
         h.extend_from_slice(headers);

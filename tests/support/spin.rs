@@ -151,9 +151,8 @@ impl Spin {
                 let stderr = std::fs::read_to_string(state_dir.join("spin-up.stderr"))?;
                 bail!("spin up exited with {status}: {stderr}");
             }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-                && client.get("/healthz").status == 200
-            {
+            // A probe that finds nothing listening (yet) tries again.
+            if client.probe("/healthz") == Some(200) {
                 return Ok((child, client, started.elapsed()));
             }
             if Instant::now() > deadline {

@@ -14,9 +14,13 @@ use serde_json::{json, Map, Value};
 use crate::api::documents::{valid_host, DEFAULT_HOST};
 use crate::api::endpoints::{self, Access, Endpoint};
 use crate::api::ErrorCode;
-use crate::ops::add_phone::PhoneInput;
-use crate::ops::issue_tap::TapInput;
-use crate::ops::reset::ResetInput;
+use crate::audit::{AuditPage, AuditRecord, Head, VerifyReport};
+use crate::ops::add_phone::{PhoneAnswer, PhoneInput};
+use crate::ops::diagnose::Diagnosis;
+use crate::ops::failures::{FailuresAnswer, RefreshAnswer};
+use crate::ops::issue_tap::{TapAnswer, TapInput};
+use crate::ops::meta::Health;
+use crate::ops::reset::{ResetAnswer, ResetInput};
 use crate::types::Scope;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,170 +84,72 @@ fn body_of<T: JsonSchema>(g: &mut SchemaGenerator) -> schemars::Schema {
     g.subschema_for::<T>()
 }
 
-/// A member that may be `null` (Swagger: `x-nullable`, see [`downgrade`]).
-fn opt(kind: &str) -> Value {
-    json!({ "type": [kind, "null"] })
+/// A response body's schema from its type, inline: responses keep their
+/// `null`s (what [`drop_null`] does to the shared input schemas is for
+/// inputs only).
+fn answer<T: JsonSchema>() -> Value {
+    let mut settings = SchemaSettings::draft2020_12();
+    settings.inline_subschemas = true;
+    settings.meta_schema = None;
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut v = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("title");
+    }
+    openapi_formats(&mut v);
+    any_is_an_object(&mut v);
+    v
 }
 
-fn user() -> Value {
-    json!({ "type": "object", "properties": {
-        "id": { "type": "string" }, "userPrincipalName": { "type": "string" },
-        "displayName": opt("string") } })
+/// JSON Schema's `true` (anything, as schemars writes a `serde_json::Value`
+/// member) is not a Swagger 2.0 schema: `{}` says the same in both.
+fn any_is_an_object(v: &mut Value) {
+    if let Value::Object(o) = v {
+        for (k, child) in o.iter_mut() {
+            match (k.as_str(), child) {
+                ("properties", Value::Object(props)) => {
+                    for p in props.values_mut() {
+                        if *p == Value::Bool(true) {
+                            *p = json!({});
+                        }
+                        any_is_an_object(p);
+                    }
+                }
+                ("items", c @ Value::Bool(true)) => *c = json!({}),
+                (_, c) => any_is_an_object(c),
+            }
+        }
+    }
 }
 
-fn object(props: Value) -> Value {
-    json!({ "type": "object", "properties": props })
+/// schemars names Rust's unsigned widths (`uint16`, `uint32`); OpenAPI's
+/// registry, and AutoRest, know `int32` and `int64`.
+fn openapi_formats(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if let Some(Value::String(f)) = o.get_mut("format") {
+                match f.as_str() {
+                    "uint8" | "uint16" => *f = "int32".into(),
+                    "uint32" | "uint64" => *f = "int64".into(),
+                    _ => {}
+                }
+            }
+            o.values_mut().for_each(openapi_formats);
+        }
+        Value::Array(a) => a.iter_mut().for_each(openapi_formats),
+        _ => {}
+    }
 }
 
-fn strings() -> Value {
-    json!({ "type": "array", "items": { "type": "string" } })
-}
-
-fn methods_list() -> Value {
-    json!({ "type": "array", "items": { "type": "object", "properties": {
-        "id": { "type": "string" }, "type": { "type": "string" },
-        "displayName": { "type": "string" }, "phoneType": { "type": "string" },
-        "reason": { "type": "string" }, "status": { "type": "integer" },
-        "code": { "type": "string" } } } })
-}
-
-fn tap_ok() -> Value {
-    object(json!({
-        "user": user(), "temporaryAccessPass": { "type": "string", "description": "The pass; only in this answer, never stored or logged" },
-        "passRedacted": { "type": "boolean" }, "methodId": { "type": "string" },
-        "startDateTime": { "type": "string", "format": "date-time" },
-        "expiresDateTime": { "type": "string", "format": "date-time" },
-        "lifetimeInMinutes": { "type": "integer" }, "isUsableOnce": { "type": "boolean" },
-        "replaced": { "type": "boolean" }, "ticket": opt("string"),
-        "warnings": strings(), "notified": strings(), "auditId": { "type": "string" } }))
-}
-
-fn reset_ok() -> Value {
-    object(json!({
-        "user": user(), "dryRun": { "type": "boolean" }, "removed": methods_list(),
-        "wouldRemove": methods_list(), "remaining": methods_list(), "failed": methods_list(),
-        "sessionsRevoked": { "type": "boolean" }, "wouldRevokeSessions": { "type": "boolean" },
-        "warnings": strings(), "notified": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
-}
-
-fn phone_ok() -> Value {
-    object(json!({
-        "user": user(), "methodId": { "type": "string" }, "phoneNumber": { "type": "string" },
-        "phoneType": { "type": "string" }, "smsSignInState": opt("string"),
-        "unchanged": { "type": "boolean" }, "replaced": { "type": "boolean" },
-        "warnings": strings(), "notified": strings(), "ticket": opt("string"), "auditId": { "type": "string" } }))
-}
-
-fn failures_ok() -> Value {
-    object(json!({
-        "since": { "type": "string", "format": "date-time" },
-        "until": { "type": "string", "format": "date-time" },
-        "errorCodes": { "type": "array", "items": { "type": "integer" } },
-        "errorCodeMeanings": { "type": "object", "additionalProperties": { "type": "string" } },
-        "minFailures": { "type": "integer" }, "scannedEvents": { "type": "integer" },
-        "pagesRead": { "type": "integer" }, "truncated": { "type": "boolean" },
-        "users": { "type": "array", "items": object(json!({
-            "user": user(), "failures": { "type": "integer" },
-            "firstFailureDateTime": { "type": "string" }, "lastFailureDateTime": { "type": "string" },
-            "errorCodes": { "type": "object", "additionalProperties": { "type": "integer" } },
-            "failureReasons": strings(), "apps": strings(), "ipAddresses": strings() })) },
-        "coverage": coverage(), "source": { "type": "string", "enum": ["store", "graph"] } }))
-}
-
-/// The time ranges read completely.
-fn coverage() -> Value {
-    json!({ "type": "array", "items": object(json!({
-        "since": { "type": "string", "format": "date-time" },
-        "until": { "type": "string", "format": "date-time" } })) })
-}
-
-fn failures_refresh_ok() -> Value {
-    object(json!({
-        "since": { "type": "string", "format": "date-time" },
-        "until": { "type": "string", "format": "date-time" },
-        "errorCodes": { "type": "array", "items": { "type": "integer" } },
-        "coverage": coverage(), "truncated": { "type": "boolean" },
-        "pagesRead": { "type": "integer" }, "scannedEvents": { "type": "integer" },
-        "newEvents": { "type": "integer" }, "busy": { "type": "boolean" },
-        "reread": { "type": "boolean" } }))
-}
-
-fn diagnose_ok() -> Value {
-    let counts = object(json!({ "count": { "type": "integer" }, "meaning": opt("string") }));
-    object(json!({
-        "user": user(), "accountEnabled": { "type": "boolean" }, "userType": { "type": "string" },
-        "protected": { "type": ["object", "null"], "properties": {
-            "isProtected": { "type": "boolean" },
-            "reasons": { "type": "array", "items": object(json!({ "code": { "type": "string" }, "name": { "type": "string" } })) },
-            "pim": { "type": ["object", "null"], "properties": {
-                "consulted": { "type": "boolean" }, "reason": { "type": "string" } } } } },
-        "methods": { "type": ["array", "null"], "items": object(json!({
-            "id": { "type": "string" }, "type": { "type": "string" },
-            "displayName": opt("string"), "isDefault": { "type": "boolean" } })) },
-        "registration": { "type": ["object", "null"], "properties": {
-            "isMfaRegistered": opt("boolean"), "isMfaCapable": opt("boolean"),
-            "methodsRegistered": { "type": ["array", "null"], "items": { "type": "string" } } } },
-        "temporaryAccessPass": object(json!({
-            "policyState": opt("string"), "userInScope": opt("boolean"),
-            "lifetimeBounds": { "type": ["object", "null"], "properties": {
-                "minimum": { "type": "integer" }, "maximum": { "type": "integer" } } },
-            "existing": { "type": ["object", "null"], "properties": {
-                "id": { "type": "string" }, "startDateTime": opt("string"), "expiresDateTime": opt("string"),
-                "lifetimeInMinutes": opt("integer"), "isUsable": opt("boolean"),
-                "methodUsabilityReason": opt("string") } } })),
-        "recentFailures": { "type": ["object", "null"], "properties": {
-            "since": { "type": "string", "format": "date-time" }, "total": { "type": "integer" },
-            "lastFailureDateTime": opt("string"), "truncated": { "type": "boolean" },
-            "byErrorCode": { "type": "object", "additionalProperties": counts } } },
-        "findings": { "type": "array", "items": object(json!({
-            "code": { "type": "string" },
-            "severity": { "type": "string", "enum": ["blocker", "warning", "info"] },
-            "message": { "type": "string" },
-            "suggestedAction": object(json!({ "operation": { "type": "string" }, "body": { "type": "object" } })) })) },
-        "unavailable": { "type": "array", "items": object(json!({
-            "source": { "type": "string" }, "reason": { "type": "string" },
-            "graphErrorCode": { "type": "string" }, "permission": { "type": "string" } })) } }))
-}
-
-fn audit_record() -> Value {
-    object(json!({
-        "auditId": { "type": "string" }, "time": { "type": "string", "format": "date-time" },
-        "caller": { "type": "string" }, "operation": { "type": "string" },
-        "user": opt("object"), "ticket": opt("string"), "reason": opt("string"),
-        "verification": opt("object"),
-        "outcome": { "type": "string", "enum": ["succeeded", "failed", "refused", "dry_run"] },
-        "status": { "type": "integer" }, "code": opt("string"),
-        "details": { "type": "object" }, "requestId": { "type": "string" },
-        "prevHash": { "type": "string" }, "hash": { "type": "string" } }))
-}
-
-fn audit_ok() -> Value {
-    object(
-        json!({ "records": { "type": "array", "items": audit_record() },
-        "nextCursor": { "type": "string" } }),
-    )
-}
-
-fn verify_ok() -> Value {
-    object(
-        json!({ "ok": { "type": "boolean" }, "records": { "type": "integer" },
-        "firstBadAuditId": { "type": "string" }, "keyed": { "type": "boolean" },
-        "unkeyedRecords": { "type": "integer" },
-        "head": object(json!({ "hash": { "type": "string" }, "found": { "type": "boolean" },
-            "seq": { "type": "integer" } })),
-        "nextCursor": { "type": "string" } }),
-    )
-}
-
-fn head_ok() -> Value {
-    object(
-        json!({ "seq": { "type": "integer" }, "auditId": opt("string"),
-        "hash": { "type": "string" }, "time": opt("string"), "signature": opt("string") }),
-    )
-}
-
-fn health_ok() -> Value {
-    object(json!({ "status": { "type": "string" } }))
+/// A mutation's answer as settlement sends it: the operation's members
+/// and the pipeline's own.
+fn settled<T: JsonSchema>() -> Value {
+    let mut v = answer::<T>();
+    v["properties"]["auditId"] = json!({ "type": ["string", "null"],
+        "description": "The change's audit record (null when it could not be written)" });
+    v["properties"]["notified"] = json!({ "type": "array", "items": { "type": "string" },
+        "description": "Whom the out-of-band notice reached (when notify is configured)" });
+    v
 }
 
 fn any_document() -> Value {
@@ -317,72 +223,72 @@ const ROWS: &[Row] = &[
         endpoint: &endpoints::TAP,
         summary: "Issue a Temporary Access Pass",
         description: "Checks the user, their protection and the tenant's TAP policy, then creates a pass. The pass is returned once, with Cache-Control: no-store.", body: Some(body_of::<TapInput>), path_params: &[], query: &[],
-        ok_status: 201, ok: tap_ok, csv: false,
+        ok_status: 201, ok: settled::<TapAnswer>, csv: false,
         errors: &[ErrorCode::TapPolicyDisabled, ErrorCode::UserNotInTapPolicyScope, ErrorCode::LifetimeOutOfRange, ErrorCode::UsableOnceRequired, ErrorCode::TapExists],
     },
     Row {
         endpoint: &endpoints::RESET,
         summary: "Require re-registration of MFA",
         description: "Removes every removable authentication method (all but the password, or only methodTypes), the default last, revokes sign-in sessions and re-reads the methods. A partial reset is 502 partial_reset; retrying finishes it.", body: Some(body_of::<ResetInput>), path_params: &[], query: &[],
-        ok_status: 200, ok: reset_ok, csv: false,
+        ok_status: 200, ok: settled::<ResetAnswer>, csv: false,
         errors: &[ErrorCode::PartialReset],
     },
     Row {
         endpoint: &endpoints::PHONE,
         summary: "Add a backup phone method",
         description: "Parses the number against its country's numbering plan and registers it in Graph's +{country code} {number} form.", body: Some(body_of::<PhoneInput>), path_params: &[], query: &[],
-        ok_status: 201, ok: phone_ok, csv: false,
+        ok_status: 201, ok: settled::<PhoneAnswer>, csv: false,
         errors: &[ErrorCode::InvalidPhoneNumber, ErrorCode::PhoneTypeExists, ErrorCode::MobilePhoneRequired],
     },
     Row {
         endpoint: &endpoints::FAILURES,
         summary: "Who is failing MFA",
         description: "Sign-in failures per user from the sign-in logs (Entra ID P1/P2), sorted by failures, as JSON or CSV.", body: None, path_params: &[], query: FAILURES_QUERY,
-        ok_status: 200, ok: failures_ok, csv: true,
+        ok_status: 200, ok: answer::<FailuresAnswer>, csv: true,
         errors: &[ErrorCode::PremiumLicenseRequired],
     },
     Row {
         endpoint: &endpoints::FAILURES_REFRESH,
         summary: "Read new sign-in failures into the store",
         description: "For a scheduler: reads the sign-ins the failures store does not have yet (the newest since its watermark, re-reading two hours for late arrivals, then the oldest unread part of the last 30 days) within one request's budget, and says how much of the 30 days is stored. Answers nothing about users.", body: None, path_params: &[], query: &[],
-        ok_status: 200, ok: failures_refresh_ok, csv: false,
+        ok_status: 200, ok: answer::<RefreshAnswer>, csv: false,
         errors: &[ErrorCode::PremiumLicenseRequired],
     },
     Row {
         endpoint: &endpoints::DIAGNOSE,
         summary: "Why is this user locked out?",
         description: "Reads the account, its methods, default method, registration, the TAP policy and the user's passes, recent failed sign-ins and protection in one $batch, and answers findings (blockers first) with the request to send next. A source that cannot be read is listed in unavailable and never fails the call. Reads only.", body: None, path_params: &[], query: DIAGNOSE_QUERY,
-        ok_status: 200, ok: diagnose_ok, csv: false,
+        ok_status: 200, ok: answer::<Diagnosis>, csv: false,
         errors: &[ErrorCode::UserNotFound, ErrorCode::GraphUnavailable],
     },
     Row {
         endpoint: &endpoints::AUDIT,
         summary: "List audit records",
         description: "The audit trail, newest first, filtered and paged by cursor.", body: None, path_params: &[], query: AUDIT_QUERY,
-        ok_status: 200, ok: audit_ok, csv: false, errors: &[],
+        ok_status: 200, ok: answer::<AuditPage>, csv: false, errors: &[],
     },
     Row {
         endpoint: &endpoints::AUDIT_VERIFY,
         summary: "Verify the audit chain",
         description: "Re-walks the hash chain (HMACs under audit_key when it is set) and names the first record that was edited, deleted or inserted. A long chain answers nextCursor: call again with it. With head, also proves that head is still in the chain (catches deleted newest records).", body: None, path_params: &[], query: VERIFY_QUERY,
-        ok_status: 200, ok: verify_ok, csv: false, errors: &[],
+        ok_status: 200, ok: answer::<VerifyReport>, csv: false, errors: &[],
     },
     Row {
         endpoint: &endpoints::AUDIT_HEAD,
         summary: "Get the signed head of the audit chain",
         description: "The newest record's seq, auditId, hash and time, signed (HMAC-SHA256) under audit_key. Ship it to a SIEM on a schedule; verify?head=<hash> later proves the chain still runs through it.", body: None, path_params: &[], query: &[],
-        ok_status: 200, ok: head_ok, csv: false, errors: &[],
+        ok_status: 200, ok: answer::<Head>, csv: false, errors: &[],
     },
     Row {
         endpoint: &endpoints::AUDIT_RECORD,
         summary: "Get one audit record",
         description: "One record by its id.", body: None, path_params: AUDIT_ID, query: &[],
-        ok_status: 200, ok: audit_record, csv: false, errors: &[ErrorCode::AuditRecordNotFound],
+        ok_status: 200, ok: answer::<AuditRecord>, csv: false, errors: &[ErrorCode::AuditRecordNotFound],
     },
     Row {
         endpoint: &endpoints::HEALTHZ, summary: "Liveness",
         description: "Answers without configuration; reveals nothing.", body: None, path_params: &[], query: &[],
-        ok_status: 200, ok: health_ok, csv: false, errors: &[],
+        ok_status: 200, ok: answer::<Health>, csv: false, errors: &[],
     },
     Row {
         endpoint: &endpoints::READYZ, summary: "Readiness",

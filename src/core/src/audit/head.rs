@@ -23,6 +23,7 @@ use crate::ports::{Database, SqlValue};
 const PURPOSE: &str = "mfa-recovery audit head v1";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Head {
     pub seq: i64,

@@ -38,6 +38,7 @@ pub struct AuditQuery {
 
 /// One page: `{ "records": [...], "nextCursor"? }`, the response body.
 #[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditPage {
     pub records: Vec<AuditRecord>,

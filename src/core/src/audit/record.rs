@@ -9,14 +9,15 @@ use super::canonical::{chain_hash, Keying};
 
 /// How the request ended, as the contract spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Succeeded,
     Failed,
     Refused,
     DryRun,
-    /// An attempt journaled before its first Graph call (see `Trail`);
-    /// never in the chain.
+    // An attempt journaled before its first Graph call (see `Trail`);
+    // never in the chain.
     Pending,
 }
 
@@ -52,6 +53,7 @@ impl Outcome {
 /// a record is history and must still read (and re-hash) after those types
 /// evolve.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// The caller id from configuration (API key or webhook caller).
@@ -77,8 +79,8 @@ pub struct AuditEntry {
     pub details: Value,
     /// `X-Request-Id`, also Graph's `client-request-id`.
     pub request_id: String,
-    /// The `verification` evidence the caller sent (API.md "Notifications
-    /// and verification evidence").
+    /// The `verification` evidence the caller sent: how the helpdesk
+    /// checked who was asking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Value>,
 }
@@ -88,6 +90,7 @@ pub struct AuditEntry {
 /// "outcome", "status", "code"?, "details", "requestId", "verification"?,
 /// "prevHash", "hash" }`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct AuditRecord {
     /// `aud_` + 26 base32 characters (see `id`).

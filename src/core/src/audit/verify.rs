@@ -86,6 +86,7 @@ impl VerifyQuery {
 /// `{ "ok", "records", "firstBadAuditId"?, "keyed", "unkeyedRecords"?,
 /// "head"?, "nextCursor"? }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     /// No break found in the records walked so far (all of them when there
@@ -99,7 +100,7 @@ pub struct VerifyReport {
     /// Whether the hashes were checked as HMACs under `audit_key`.
     pub keyed: bool,
     /// Records from before `audit_key` was set, checked as plain SHA-256.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unkeyed_records: u64,
     /// The `head=` asked about, answered when the walk is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -114,6 +115,7 @@ fn is_zero(n: &u64) -> bool {
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct HeadCheck {
     pub hash: String,

@@ -9,7 +9,7 @@ use super::client::BatchRequest;
 use super::{GraphClient, GraphError, GraphResponse, Version};
 use crate::types::{encode_segment, UserRef};
 
-/// The method types of API.md `/v1/reset`, named as `methodTypes` names
+/// The method types `POST /v1/reset` removes, named as `methodTypes` names
 /// them (Graph's type name without `AuthenticationMethod`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

@@ -37,8 +37,10 @@ use crate::store::sealed::Sealed;
 pub const CACHE_SECS: u64 = 120;
 const CACHE_KEY: &str = "graph/privileged-principals/v2";
 
-/// Why a user is protected; `code` as in API.md's diagnose `reasons`.
+/// Why a user is protected: a stable `code` and the role, group or
+/// setting's name.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ProtectionReason {
     pub code: &'static str,
     pub name: String,
@@ -46,6 +48,7 @@ pub struct ProtectionReason {
 
 /// Whether PIM (eligible roles, PIM for Groups) was part of the picture.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct PimState {
     pub consulted: bool,

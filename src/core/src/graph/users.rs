@@ -10,7 +10,7 @@ use super::permissions;
 use super::{GraphClient, GraphError, GraphResponse};
 use crate::types::UserRef;
 
-/// `{ "id", "userPrincipalName", "displayName" }` (API.md "Common rules").
+/// The user an answer is about: `{ "id", "userPrincipalName", "displayName" }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]

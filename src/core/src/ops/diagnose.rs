@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use http::StatusCode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::access;
@@ -24,7 +24,7 @@ use crate::graph::licences::{self, Licence, Licences};
 use crate::graph::methods::{self, Method, MethodType};
 use crate::graph::privileged::{self, PimState, ProtectionReason};
 use crate::graph::signins::{self, Aggregate};
-use crate::graph::users::{self, DirectoryUser};
+use crate::graph::users::{self, DirectoryUser, UserSummary};
 use crate::graph::{tap, BatchRequest, GraphClient, GraphError, GraphResponse, Version};
 use crate::ports::Host;
 use crate::types::{Instant, UserRef};
@@ -67,6 +67,7 @@ impl DiagnoseQuery {
 
 /// A source that could not be read, and why (stable reason codes).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Unavailable {
     pub source: &'static str,
@@ -147,6 +148,7 @@ fn source_permission(source: &str) -> Option<&'static str> {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Blocker,
@@ -157,6 +159,7 @@ pub enum Severity {
 /// One finding: a stable code, how much it matters, what it means, and the
 /// request to send next where one fits.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
     pub code: &'static str,
@@ -175,6 +178,19 @@ fn finding(code: &'static str, severity: Severity, message: String) -> Finding {
     }
 }
 
+/// What Graph's `userRegistrationDetails` says of the user's MFA.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    #[serde(default)]
+    pub is_mfa_registered: Option<bool>,
+    #[serde(default)]
+    pub is_mfa_capable: Option<bool>,
+    #[serde(default)]
+    pub methods_registered: Option<Vec<String>>,
+}
+
 /// Everything read, each source either present or unavailable.
 pub struct Evidence {
     pub user: DirectoryUser,
@@ -183,7 +199,7 @@ pub struct Evidence {
     pub pim: Option<PimState>,
     pub methods: Option<Vec<Method>>,
     pub default_hint: Option<String>,
-    pub registration: Option<Value>,
+    pub registration: Option<Registration>,
     pub policy: Option<tap::TapPolicy>,
     pub in_scope: Option<bool>,
     pub existing: Option<Vec<tap::ExistingPass>>,
@@ -515,13 +531,8 @@ async fn read(
     let registration = match registration {
         Ok(r) => {
             Licences::observe(graph.sealed(), unix, Licence::P1, &r);
-            take(&mut unavailable, "registration", false, &r).then(|| {
-                json!({
-                    "isMfaRegistered": r.body.get("isMfaRegistered"),
-                    "isMfaCapable": r.body.get("isMfaCapable"),
-                    "methodsRegistered": r.body.get("methodsRegistered"),
-                })
-            })
+            take(&mut unavailable, "registration", false, &r)
+                .then(|| serde_json::from_value::<Registration>(r.body.clone()).unwrap_or_default())
         }
         Err(e) => {
             unavailable.push(reason("registration", false, Err(&e)));
@@ -580,77 +591,176 @@ async fn read(
     ))
 }
 
-/// The answer's body (API.md's shape).
-fn answer(
-    e: &Evidence,
-    unavailable: &[Unavailable],
-    findings: &[Finding],
+/// `200` of `GET /v1/diagnose`: what was read, each source `null` when it
+/// could not be (and listed in `unavailable`), and the findings.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct Diagnosis<'a> {
+    user: &'a UserSummary,
+    account_enabled: bool,
+    user_type: &'a str,
+    protected: Option<Protection<'a>>,
+    methods: Option<Vec<DiagnosedMethod<'a>>>,
+    registration: Option<&'a Registration>,
+    temporary_access_pass: PassPicture<'a>,
+    recent_failures: Option<RecentFailures>,
+    findings: &'a [Finding],
+    unavailable: &'a [Unavailable],
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+struct Protection<'a> {
+    is_protected: bool,
+    reasons: &'a [ProtectionReason],
+    pim: Option<&'a PimState>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+struct DiagnosedMethod<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    display_name: Option<&'a str>,
+    /// The method Graph's sign-in preferences name as the default.
+    is_default: bool,
+}
+
+/// The TAP policy as it applies to this user, and their pass.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+struct PassPicture<'a> {
+    policy_state: Option<&'a str>,
+    user_in_scope: Option<bool>,
+    lifetime_bounds: Option<LifetimeBounds>,
+    existing: Option<ExistingPass<'a>>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+struct LifetimeBounds {
+    minimum: u32,
+    maximum: u32,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+struct ExistingPass<'a> {
+    id: &'a str,
+    start_date_time: Option<&'a str>,
+    expires_date_time: Option<String>,
+    lifetime_in_minutes: Option<u32>,
+    is_usable: Option<bool>,
+    method_usability_reason: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+struct RecentFailures {
+    since: String,
+    total: u64,
+    last_failure_date_time: Option<String>,
+    /// Per sign-in error code: how many, and what the code means.
+    by_error_code: BTreeMap<String, CodeCount>,
+    truncated: bool,
+}
+
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+struct CodeCount {
+    count: u64,
+    meaning: Option<&'static str>,
+}
+
+fn answer<'a>(
+    e: &'a Evidence,
+    unavailable: &'a [Unavailable],
+    findings: &'a [Finding],
     since: &str,
     config: &Config,
-) -> Value {
+) -> Diagnosis<'a> {
     let mut default_seen = false;
     let methods = e.methods.as_ref().map(|ms| {
         ms.iter()
             .map(|m| {
                 let is_default = !default_seen
-                    && e.default_hint.as_deref().is_some_and(|h| methods::may_be_default(h, m));
+                    && e.default_hint
+                        .as_deref()
+                        .is_some_and(|h| methods::may_be_default(h, m));
                 default_seen |= is_default;
-                json!({ "id": m.id, "type": m.type_name, "displayName": m.display_name, "isDefault": is_default })
+                DiagnosedMethod {
+                    id: &m.id,
+                    type_name: &m.type_name,
+                    display_name: m.display_name.as_deref(),
+                    is_default,
+                }
             })
-            .collect::<Vec<_>>()
+            .collect()
     });
-    let recent = e.failures.as_ref().map(|(agg, truncated)| {
+    let recent_failures = e.failures.as_ref().map(|(agg, truncated)| {
         let by = by_code(agg);
-        // `extend`, not `collect`: the same map without a sort first.
-        let mut by_error_code = serde_json::Map::new();
-        by_error_code.extend(by.iter().map(|(c, (n, _))| {
-            (
-                c.to_string(),
-                json!({ "count": n, "meaning": signins::meaning(*c) }),
-            )
-        }));
-        json!({
-            "since": since,
-            "total": by.values().map(|(n, _)| n).sum::<u64>(),
-            "lastFailureDateTime": by.values().map(|(_, t)| t.clone()).max(),
-            "byErrorCode": by_error_code,
-            "truncated": truncated,
-        })
+        RecentFailures {
+            since: since.to_string(),
+            total: by.values().map(|(n, _)| n).sum::<u64>(),
+            last_failure_date_time: by.values().map(|(_, t)| t.clone()).max(),
+            by_error_code: by
+                .iter()
+                .map(|(c, (n, _))| {
+                    (
+                        c.to_string(),
+                        CodeCount {
+                            count: *n,
+                            meaning: signins::meaning(*c),
+                        },
+                    )
+                })
+                .collect(),
+            truncated: *truncated,
+        }
     });
-    let existing = e.existing.as_ref().and_then(|x| x.first()).map(|p| {
-        json!({
-            "id": p.id,
-            "startDateTime": p.start_date_time,
-            "expiresDateTime": expires(p),
-            "lifetimeInMinutes": p.lifetime_in_minutes,
-            "isUsable": p.is_usable,
-            "methodUsabilityReason": p.method_usability_reason,
-        })
-    });
-    json!({
-        "user": e.user.summary,
-        "accountEnabled": e.user.account_enabled,
-        "userType": e.user.user_type,
-        "protected": e.protection.as_ref().map(|r| json!({
-            "isProtected": !r.is_empty(),
-            "reasons": r,
-            "pim": e.pim,
-        })),
-        "methods": methods,
-        "registration": e.registration,
-        "temporaryAccessPass": {
-            "policyState": e.policy.as_ref().map(|p| p.state.clone()),
-            "userInScope": e.in_scope,
-            "lifetimeBounds": e.policy.as_ref().map(|p| {
-                let (min, max) = p.lifetime_bounds(config.tap_max_lifetime_minutes);
-                json!({ "minimum": min, "maximum": max })
+    let existing = e
+        .existing
+        .as_ref()
+        .and_then(|x| x.first())
+        .map(|p| ExistingPass {
+            id: &p.id,
+            start_date_time: p.start_date_time.as_deref(),
+            expires_date_time: expires(p),
+            lifetime_in_minutes: p.lifetime_in_minutes,
+            is_usable: p.is_usable,
+            method_usability_reason: p.method_usability_reason.as_deref(),
+        });
+    Diagnosis {
+        user: &e.user.summary,
+        account_enabled: e.user.account_enabled,
+        user_type: &e.user.user_type,
+        protected: e.protection.as_ref().map(|r| Protection {
+            is_protected: !r.is_empty(),
+            reasons: r,
+            pim: e.pim.as_ref(),
+        }),
+        methods,
+        registration: e.registration.as_ref(),
+        temporary_access_pass: PassPicture {
+            policy_state: e.policy.as_ref().map(|p| p.state.as_str()),
+            user_in_scope: e.in_scope,
+            lifetime_bounds: e.policy.as_ref().map(|p| {
+                let (minimum, maximum) = p.lifetime_bounds(config.tap_max_lifetime_minutes);
+                LifetimeBounds { minimum, maximum }
             }),
-            "existing": existing,
+            existing,
         },
-        "recentFailures": recent,
-        "findings": findings,
-        "unavailable": unavailable,
-    })
+        recent_failures,
+        findings,
+        unavailable,
+    }
 }
 
 pub async fn serve(

@@ -13,8 +13,8 @@ use super::mutation::{mutation_input, Answer, Context, Done, Operation, Refusal}
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::graph::methods::MethodType;
-use crate::graph::{tap, GraphError};
 use crate::graph::users::UserSummary;
+use crate::graph::{tap, GraphError};
 use crate::types::{Instant, Reason, Secret, Ticket, UserRef, Verification};
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +49,7 @@ pub struct TapAnswer {
     #[cfg_attr(feature = "openapi", schemars(with = "Option<String>"))]
     pub pass: Option<Secret<String>>,
     /// The replay of a retry: the pass was issued and is not repeated.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pass_redacted: bool,
     pub method_id: String,
     pub start_date_time: Instant,

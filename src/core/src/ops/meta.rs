@@ -23,8 +23,15 @@ use crate::types::rfc3339;
 use crate::types::Scope;
 
 /// Liveness: answers as long as the component runs. No tenant, no config.
+/// `200` of `GET /healthz`: `{ "status": "ok" }`, and nothing else.
+#[derive(serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Health {
+    pub status: &'static str,
+}
+
 pub fn healthz() -> Response {
-    response::json(StatusCode::OK, &json!({ "status": "ok" }))
+    response::json(StatusCode::OK, &Health { status: "ok" })
 }
 
 /// Readiness: everything a mutating operation needs is in place. Names a bad

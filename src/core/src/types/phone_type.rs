@@ -1,7 +1,7 @@
 //! Graph's `phoneType`, shared by the phone operation and the method
 //! listings of every other one (no numbering plans needed).
 
-/// Graph's `phoneType` (FACTS §5): only an office phone has an extension.
+/// Graph's `phoneType`: only an office phone has an extension.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 /// One user's failures, as the answer lists them.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct UserFailures {
     pub user: FailingUser,
@@ -21,6 +22,7 @@ pub struct UserFailures {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct FailingUser {
     pub id: String,

@@ -27,6 +27,7 @@ use serde_json::json;
 
 use super::access;
 use crate::api::endpoints;
+use crate::api::query::Query;
 use crate::api::request::Request;
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -72,7 +73,7 @@ struct Report {
     pages: u32,
     truncated: bool,
     coverage: Vec<Range>,
-    source: &'static str,
+    source: Source,
 }
 
 pub async fn serve(
@@ -144,7 +145,7 @@ async fn from_store(
         pages: progress.pages,
         truncated: !want.gaps(&covered).is_empty(),
         coverage: want.clip(&covered),
-        source: "store",
+        source: Source::Store,
     }))
 }
 
@@ -181,43 +182,79 @@ async fn from_graph(
         pages,
         truncated,
         coverage,
-        source: "graph",
+        source: Source::Graph,
     })
 }
 
-/// A covered range as the answer writes it.
+/// A time range read completely.
 #[derive(Serialize)]
-struct Span {
-    since: String,
-    until: String,
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Span {
+    since: Instant,
+    until: Instant,
 }
 
 fn ranges(coverage: &[Range]) -> Vec<Span> {
     coverage
         .iter()
         .map(|r| Span {
-            since: Instant::from_unix(r.since).to_rfc3339(),
-            until: Instant::from_unix(r.until).to_rfc3339(),
+            since: Instant::from_unix(r.since),
+            until: Instant::from_unix(r.until),
         })
         .collect()
 }
 
-/// The `200` body, serialized straight from the report: a month of a busy
-/// tenant is megabytes of JSON, not worth building as a `Value` first.
-#[derive(Serialize)]
+/// Where an answer was read from: the failures store, or Graph's sign-in
+/// log directly.
+#[derive(Clone, Copy, Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
-struct ReportBody<'a> {
-    since: String,
-    until: String,
+pub enum Source {
+    Store,
+    Graph,
+}
+
+/// `200` of `GET /v1/failures` (JSON), serialized straight from the
+/// report: a month of a busy tenant is megabytes of JSON, not worth
+/// building as a `Value` first.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct FailuresAnswer<'a> {
+    since: Instant,
+    until: Instant,
     error_codes: &'a [u32],
     error_code_meanings: BTreeMap<String, &'static str>,
     min_failures: u64,
     scanned_events: u64,
     pages_read: u32,
+    /// Part of the window is unread: what is listed is what was read.
     truncated: bool,
     coverage: Vec<Span>,
-    source: &'static str,
+    source: Source,
     users: &'a [UserFailures],
+}
+
+/// `200` of `POST /v1/failures/refresh`: how much of the last 30 days the
+/// store holds now, and what this call read.
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct RefreshAnswer {
+    since: Instant,
+    until: Instant,
+    error_codes: &'static [u32],
+    coverage: Vec<Span>,
+    /// Part of the 30 days is still unread.
+    truncated: bool,
+    pages_read: u32,
+    scanned_events: u64,
+    new_events: u64,
+    /// Another reader held the lease: this call read nothing.
+    busy: bool,
+    /// The log changed behind the store, which was forgotten and is being
+    /// read again.
+    reread: bool,
 }
 
 fn respond(req: &Request, q: &FailuresQuery, report: Report) -> Response {
@@ -247,9 +284,9 @@ fn respond(req: &Request, q: &FailuresQuery, report: Report) -> Response {
         .collect();
     response::json(
         StatusCode::OK,
-        &ReportBody {
-            since: q.since.to_rfc3339(),
-            until: q.until.to_rfc3339(),
+        &FailuresAnswer {
+            since: q.since,
+            until: q.until,
             error_codes: &q.error_codes,
             error_code_meanings,
             min_failures: q.min_failures,
@@ -273,17 +310,7 @@ pub async fn refresh(
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
     let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES_REFRESH)?;
-    if let Some((name, _)) = req
-        .uri()
-        .query()
-        .and_then(|raw| url::form_urlencoded::parse(raw.as_bytes()).next())
-    {
-        return Err(Problem::field(
-            ErrorCode::UnknownField,
-            &name,
-            format!("unknown query parameter `{name}`; the refresh takes none"),
-        ));
-    }
+    Query::parse(req.uri().query().unwrap_or(""), &[])?;
     let graph = GraphClient::new(host, &config, request_id, fill::REFRESH_BUDGET);
     let now = crate::types::unix_secs(host.clock.now()) as i64;
     let want = Range::new(now - fill::RETENTION_SECS, now);
@@ -297,17 +324,17 @@ pub async fn refresh(
     let covered = store::coverage(host.db).map_err(|e| Problem::from(GraphError::Store(e)))?;
     Ok(response::json(
         StatusCode::OK,
-        &json!({
-            "since": Instant::from_unix(want.since).to_rfc3339(),
-            "until": Instant::from_unix(want.until).to_rfc3339(),
-            "errorCodes": fill::STORED_CODES,
-            "coverage": ranges(&want.clip(&covered)),
-            "truncated": !want.gaps(&covered).is_empty(),
-            "pagesRead": progress.pages,
-            "scannedEvents": progress.read,
-            "newEvents": progress.new,
-            "busy": progress.busy,
-            "reread": progress.reread,
-        }),
+        &RefreshAnswer {
+            since: Instant::from_unix(want.since),
+            until: Instant::from_unix(want.until),
+            error_codes: fill::STORED_CODES,
+            coverage: ranges(&want.clip(&covered)),
+            truncated: !want.gaps(&covered).is_empty(),
+            pages_read: progress.pages,
+            scanned_events: progress.read,
+            new_events: progress.new,
+            busy: progress.busy,
+            reread: progress.reread,
+        },
     ))
 }
