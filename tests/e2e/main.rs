@@ -4,6 +4,7 @@
 mod audit;
 mod common;
 mod diagnose;
+mod docs;
 mod failures;
 mod faults;
 mod hardening;
