@@ -624,6 +624,31 @@ fn the_permissions_page_names_every_permission_of_the_table() {
     }
 }
 
+/// A problem's `type` is its code's row in docs/api.md: every code has
+/// exactly one, with its status and title.
+#[test]
+fn every_error_code_has_its_row_in_the_api_reference() {
+    let api = std::fs::read_to_string(repo_root().join("docs/api.md")).unwrap();
+    for code in mfa_core::api::ErrorCode::ALL {
+        let anchor = format!("<a id=\"error-{}\"></a>", code.as_str());
+        let rows: Vec<&str> = api.lines().filter(|l| l.contains(&anchor)).collect();
+        assert_eq!(rows.len(), 1, "{}: {rows:?}", code.as_str());
+        let expected = format!(
+            "| {anchor}`{}` | {} | {} |",
+            code.as_str(),
+            code.status().as_u16(),
+            code.title()
+        );
+        assert_eq!(rows[0], expected);
+    }
+    let ids = api.matches("<a id=\"error-").count();
+    assert_eq!(
+        ids,
+        mfa_core::api::ErrorCode::ALL.len(),
+        "a row for a code that is gone"
+    );
+}
+
 #[test]
 fn slugs_follow_github() {
     assert_eq!(slug("GET /v1/audit"), "get-v1audit");

@@ -7,8 +7,9 @@ use super::codes::ErrorCode;
 use super::response::Response;
 
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
-/// Base of the `type` URIs; one page per code in the README.
-const TYPE_BASE: &str = "https://github.com/mfa-recovery/mfa-recovery#error-";
+/// Base of the `type` URIs: each code's row in docs/api.md's table (a
+/// test holds the table to `ErrorCode::ALL`).
+const TYPE_BASE: &str = "https://github.com/mfa-recovery/mfa-recovery/blob/main/docs/api.md#error-";
 
 /// An error answer: a contract code, a human `detail`, optional extension
 /// members (`graphRequestId`, `removed`, …) and headers (`Retry-After`, `Allow`).
