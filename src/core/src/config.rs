@@ -16,10 +16,9 @@ use url::Url;
 use regex_automata::nfa::thompson::{self, pikevm::PikeVM};
 
 use crate::api::endpoints::MutatingOperation;
-use crate::api::input::Object;
 use crate::api::{ErrorCode, Problem};
 use crate::ports::Variables;
-use crate::types::{is_guid, Scope, Secret};
+use crate::types::{is_guid, Object, Scope, Secret};
 
 /// Every variable of the contract, spelled once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -4,6 +4,7 @@ mod instant;
 pub mod lookback;
 #[cfg(feature = "phone")]
 mod numbering_plan;
+pub mod object;
 #[cfg(feature = "phone")]
 mod phone;
 mod phone_type;
@@ -16,6 +17,7 @@ mod user_ref;
 mod verification;
 
 pub use instant::Instant;
+pub use object::Object;
 #[cfg(feature = "phone")]
 pub use phone::{PhoneError, PhoneNumber};
 pub use phone_type::PhoneType;

@@ -43,7 +43,7 @@ pub struct Verification {
 
 /// What [`Verification`] reads: serde's derive would also take its fields
 /// as an array in order (`["callback"]`), so `Verification` reads these
-/// from an object only ([`crate::api::input::object`]).
+/// from an object only ([`super::object::object`]).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Fields {
@@ -56,7 +56,7 @@ struct Fields {
 
 impl<'de> Deserialize<'de> for Verification {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let f: Fields = crate::api::input::object(d)?;
+        let f: Fields = super::object::object(d)?;
         Ok(Verification {
             method: f.method,
             reference: f.reference,
