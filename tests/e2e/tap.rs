@@ -473,6 +473,39 @@ fn a_signed_webhook_is_done_once_and_its_redelivery_replays_without_the_pass() {
         .contains(&demo::webhook_secret()["whsec_".len()..]));
 }
 
+/// A ticketing system that delivers one webhook many times at once (its
+/// retry timer and a redelivery racing): one pass is made, every other
+/// copy waits (`409 request_in_progress`) or replays the outcome, and no
+/// copy is refused as a replay.
+#[test]
+fn simultaneous_copies_of_one_delivery_make_one_pass() {
+    let (sim, app) = stack(&[("rate_limits", Some(r#"{"callerPerMinute":1000}"#))]);
+    let app = Arc::new(app);
+    let body = json!({ "user": "bob@contoso.com", "ticket": "SN-STORM" }).to_string();
+    let headers = common::webhook_headers("msg_storm", &body);
+    let copies: Vec<_> = (0..16)
+        .map(|_| {
+            let (app, headers, body) = (app.clone(), headers.clone(), body.clone());
+            std::thread::spawn(move || {
+                let r = common::send_webhook(&app, "/v1/tap", &headers, &body);
+                (r.status, r.json()["code"].clone())
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = copies.into_iter().map(|t| t.join().unwrap()).collect();
+    for (status, code) in &answers {
+        assert!(
+            *status == 201 || (*status == 409 && code == "request_in_progress"),
+            "{answers:?}"
+        );
+    }
+    assert_eq!(writes(&sim).len(), 1, "{:#?}", writes(&sim));
+    let again = common::send_webhook(&app, "/v1/tap", &headers, &body);
+    assert_eq!(again.status, 201, "{}", again.body);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(writes(&sim).len(), 1);
+}
+
 /// The demo fixture with its TAP policy changed by `edit`, loaded into `sim`.
 fn reseed_with_policy(sim: &Sim, edit: impl Fn(&mut Value)) {
     sim.reseed(|f| {

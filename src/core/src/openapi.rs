@@ -98,7 +98,23 @@ fn answer<T: JsonSchema>() -> Value {
     }
     openapi_formats(&mut v);
     any_is_an_object(&mut v);
+    drop_null_defaults(&mut v);
     v
+}
+
+/// `default: null` (schemars', for a member read with `#[serde(default)]`)
+/// says nothing of an answer, and Swagger 2.0 validators refuse it.
+fn drop_null_defaults(v: &mut Value) {
+    match v {
+        Value::Object(o) => {
+            if o.get("default") == Some(&Value::Null) {
+                o.remove("default");
+            }
+            o.values_mut().for_each(drop_null_defaults);
+        }
+        Value::Array(a) => a.iter_mut().for_each(drop_null_defaults),
+        _ => {}
+    }
 }
 
 /// JSON Schema's `true` (anything, as schemars writes a `serde_json::Value`

@@ -10,6 +10,7 @@ use mfa_core::ports::{
     Clock, Database, Entropy, HostError, KeyValue, LocalFuture, OutboundRequest, OutboundResponse,
     SqlValue, Transport, TransportError, Variables,
 };
+use mfa_core::store::create_once::create_once;
 
 /// Spin application variables (`SPIN_VARIABLE_*` or the manifest default).
 pub struct SpinVariables;
@@ -65,8 +66,17 @@ impl KeyValue for SpinKv {
         expected: Option<&[u8]>,
         value: &[u8],
     ) -> Result<bool, HostError> {
+        let Some(expected) = expected else {
+            // Spin's SQLite store swaps from "absent" with an upsert.
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs();
+            let wait = || std::thread::sleep(Duration::from_millis(5));
+            return create_once(self, now, key, value, &wait);
+        };
         let cas = atomics::Cas::new(self.bucket()?, key).map_err(kv_error)?;
-        if cas.current().map_err(kv_error)?.as_deref() != expected {
+        if cas.current().map_err(kv_error)?.as_deref() != Some(expected) {
             return Ok(false);
         }
         match atomics::swap(cas, value) {

@@ -1,5 +1,6 @@
 //! Durable state the service owns: the SQLite schema and the key-value layout.
 
+pub mod create_once;
 pub mod failures;
 pub mod installation;
 pub mod schema;
