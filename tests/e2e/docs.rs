@@ -149,9 +149,9 @@ fn without_code_spans(text: &str) -> String {
             j += 1;
         }
         if let Some(end) = close {
-            for k in start..end {
-                if out[k] != b'\n' {
-                    out[k] = b' ';
+            for b in &mut out[start..end] {
+                if *b != b'\n' {
+                    *b = b' ';
                 }
             }
             i = end;
