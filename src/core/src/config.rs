@@ -39,10 +39,11 @@ pub enum Variable {
     TicketPattern,
     AuditKey,
     StateKey,
+    EntraAudience,
 }
 
 impl Variable {
-    pub const ALL: [Variable; 16] = [
+    pub const ALL: [Variable; 17] = [
         Variable::TenantId,
         Variable::ClientId,
         Variable::ClientSecret,
@@ -59,6 +60,7 @@ impl Variable {
         Variable::TicketPattern,
         Variable::AuditKey,
         Variable::StateKey,
+        Variable::EntraAudience,
     ];
 
     /// The name in `spin.toml` (and `SPIN_VARIABLE_<NAME>` upper-cased).
@@ -80,6 +82,7 @@ impl Variable {
             Variable::TicketPattern => "ticket_pattern",
             Variable::AuditKey => "audit_key",
             Variable::StateKey => "state_key",
+            Variable::EntraAudience => "entra_audience",
         }
     }
 
@@ -395,6 +398,8 @@ pub struct Config {
     pub notify: Option<NotifyConfig>,
     pub require_verification: VerificationRequirement,
     pub ticket_pattern: Option<TicketPattern>,
+    /// Accept Entra ID access tokens issued for this audience.
+    pub entra_audience: Option<String>,
     /// HMAC key of the audit chain and its signed head (API.md "GET /v1/audit").
     pub audit_key: Option<Secret<Vec<u8>>>,
     /// Key material sealing the app's key-value records; `None`: derived
@@ -483,6 +488,9 @@ impl Config {
         let state_key = read(Variable::StateKey)?
             .map(|raw| parse_key(Variable::StateKey, &raw))
             .transpose()?;
+        let entra_audience = read(Variable::EntraAudience)?
+            .map(|raw| parse_audience(&raw))
+            .transpose()?;
 
         Ok(Config {
             tenant_id,
@@ -501,8 +509,22 @@ impl Config {
             ticket_pattern,
             audit_key,
             state_key,
+            entra_audience,
         })
     }
+}
+
+/// `entra_audience`: the app ID URI (`api://…`) or application id the
+/// tokens are issued for; printable, no spaces.
+fn parse_audience(raw: &str) -> Result<String, ConfigError> {
+    let a = raw.trim();
+    if a.len() > 256 || a.chars().any(|c| !c.is_ascii_graphic()) {
+        return Err(ConfigError::invalid(
+            Variable::EntraAudience,
+            "must be the API's app ID URI (api://...) or application id",
+        ));
+    }
+    Ok(a.to_string())
 }
 
 /// Shortest key accepted: 32 characters (e.g. `openssl rand -base64 32`

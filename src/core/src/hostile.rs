@@ -12,7 +12,6 @@ use proptest::prelude::*;
 use crate::api::input::parse_json;
 use crate::api::ErrorCode;
 use crate::audit::{AuditQuery, VerifyQuery};
-use crate::auth::authenticate;
 use crate::config::Config;
 use crate::ops::add_phone::PhoneInput;
 use crate::ops::diagnose::DiagnoseQuery;
@@ -120,7 +119,7 @@ proptest! {
         // "password" is the one configured key; a generated header equal to
         // it would be a right answer, not a forgery.
         prop_assume!(auth != "Bearer password");
-        prop_assert!(authenticate(&config, &h, &body, crate::auth::webhook::Destination::Mutation("tap"), &w.host()).is_err());
+        prop_assert!(futures::executor::block_on(crate::auth::authenticate(&config, &h, &body, crate::auth::webhook::Destination::Mutation("tap"), &w.host())).is_err());
     }
 
     #[test]

@@ -76,6 +76,7 @@ error_codes! {
     Misconfigured => ("misconfigured", INTERNAL_SERVER_ERROR, "The deployment is misconfigured"),
     StorageUnavailable => ("storage_unavailable", SERVICE_UNAVAILABLE, "The service's state store is unavailable"),
     AuditUnavailable => ("audit_unavailable", SERVICE_UNAVAILABLE, "The audit trail cannot be written"),
+    SigningKeysUnavailable => ("signing_keys_unavailable", SERVICE_UNAVAILABLE, "The tenant's token signing keys cannot be read"),
     Internal => ("internal_error", INTERNAL_SERVER_ERROR, "Internal error"),
 }
 

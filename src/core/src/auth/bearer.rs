@@ -48,6 +48,16 @@ fn presented_key(value: &HeaderValue) -> Result<&str, AuthError> {
 ///
 /// More than one `Authorization` header is ambiguous and refused. If two
 /// callers were configured with the same digest, the later one wins.
+/// The one `Authorization: Bearer` credential, if the header is well formed.
+pub fn presented_token(headers: &HeaderMap) -> Option<&str> {
+    let mut values = headers.get_all(AUTHORIZATION).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    presented_key(value).ok()
+}
+
 pub fn authenticate(callers: &[CallerConfig], headers: &HeaderMap) -> Result<Caller, AuthError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
     let value = values.next().ok_or(AuthError::NoCredentials)?;

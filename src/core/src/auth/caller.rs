@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 
+use super::entra::Operator;
 use super::AuthError;
 use crate::config::CallerConfig;
 use crate::types::Scope;
@@ -16,6 +17,8 @@ pub enum CredentialKind {
     /// A Standard Webhooks delivery; `webhook_id` is the sender's message id
     /// (already checked: at most 256 characters, no control characters).
     Webhook { webhook_id: String },
+    /// An Entra ID access token (`entra_audience`).
+    EntraToken,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,6 +27,8 @@ pub struct Caller {
     pub id: String,
     pub scopes: BTreeSet<Scope>,
     pub credential: CredentialKind,
+    /// The person signed in to the client, for a delegated Entra ID token.
+    pub operator: Option<Operator>,
 }
 
 impl Caller {
@@ -34,6 +39,7 @@ impl Caller {
             id: config.id.clone(),
             scopes: config.scopes.clone(),
             credential,
+            operator: None,
         }
     }
 
@@ -64,6 +70,7 @@ mod tests {
             id: "sn".into(),
             scopes: [Scope::Tap, Scope::Reset].into(),
             credential: CredentialKind::BearerKey,
+            operator: None,
         };
         assert!(c.has(Scope::Tap));
         assert!(!c.has(Scope::Privileged));

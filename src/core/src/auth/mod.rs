@@ -1,5 +1,6 @@
-//! Callers: who is asking (bearer key or signed webhook), with which scopes,
-//! and whether they are within their rate limits.
+//! Callers: who is asking (bearer key, Entra ID access token or signed
+//! webhook), with which scopes, and whether they are within their rate
+//! limits.
 //!
 //! The "authorize" step of a request (STYLE.md): [`authenticate`] turns the
 //! request headers into a [`Caller`], the operation calls
@@ -8,6 +9,8 @@
 //!
 //! - [`bearer`]: `Authorization: Bearer <api key>`, compared as SHA-256
 //!   digests in constant time.
+//! - [`entra`]: Entra ID access tokens (`entra_audience`), checked against
+//!   the tenant's [`signing_keys`]; app roles are the scopes.
 //! - [`webhook`]: Standard Webhooks signatures, timestamp tolerance and the
 //!   replay record.
 //! - [`rate_limit`]: fixed-window counters in the key-value store.
@@ -18,8 +21,10 @@
 
 pub mod bearer;
 pub mod caller;
+pub mod entra;
 pub mod rate_limit;
 pub mod refusals;
+pub mod signing_keys;
 pub mod webhook;
 
 use http::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -63,6 +68,13 @@ pub enum AuthError {
     /// accepting a delivery that might be a replay.
     #[error("webhook replay store: {0}")]
     Storage(HostError),
+    /// An Entra ID token that failed a check: which one.
+    #[error("invalid token: {0}")]
+    InvalidToken(entra::TokenError),
+    /// The tenant's signing keys could not be read: a token cannot be
+    /// checked, so it is refused (fail closed).
+    #[error("{0}")]
+    KeysUnavailable(String),
 }
 
 impl AuthError {
@@ -71,6 +83,7 @@ impl AuthError {
             AuthError::Replayed => ErrorCode::ReplayedWebhook,
             AuthError::InsufficientScope(_) => ErrorCode::InsufficientScope,
             AuthError::Storage(_) => ErrorCode::StorageUnavailable,
+            AuthError::KeysUnavailable(_) => ErrorCode::SigningKeysUnavailable,
             _ => ErrorCode::Unauthorized,
         }
     }
@@ -88,6 +101,13 @@ impl From<&AuthError> for Problem {
                 format!("Bearer error=\"insufficient_scope\", scope=\"{scope}\""),
             ),
             AuthError::Storage(_) => p,
+            // RFC 6750 §3: the check goes in `error_description` (its
+            // wording is ours, quote-free).
+            AuthError::InvalidToken(t) => p.header(
+                WWW_AUTHENTICATE,
+                format!("Bearer error=\"invalid_token\", error_description=\"{t}\""),
+            ),
+            AuthError::KeysUnavailable(_) => p.header(http::header::RETRY_AFTER, "30"),
             _ => p.header(WWW_AUTHENTICATE, "Bearer"),
         }
     }
@@ -105,8 +125,9 @@ impl From<AuthError> for Problem {
 /// also has an `Authorization` header (a ticketing system may add one of its
 /// own). Otherwise `Authorization` is a bearer key; with neither, a stray
 /// `webhook-id` or `webhook-timestamp` is reported as a webhook missing its
-/// signature, which is more useful than "missing credentials".
-pub fn authenticate(
+/// signature, which is more useful than "missing credentials". A bearer
+/// credential shaped like a JWT is an Entra ID token.
+pub async fn authenticate(
     config: &Config,
     headers: &HeaderMap,
     raw_body: &[u8],
@@ -127,12 +148,32 @@ pub fn authenticate(
         );
     }
     if headers.contains_key(AUTHORIZATION) {
+        if let Some(token) = bearer::presented_token(headers).filter(|t| entra::looks_like_jwt(t)) {
+            return entra_caller(config, token, host).await;
+        }
         return bearer::authenticate(callers, headers);
     }
     if headers.contains_key(webhook::ID) || headers.contains_key(webhook::TIMESTAMP) {
         return Err(AuthError::MissingHeader(webhook::SIGNATURE));
     }
     Err(AuthError::NoCredentials)
+}
+
+async fn entra_caller(config: &Config, token: &str, host: &Host<'_>) -> Result<Caller, AuthError> {
+    let invalid = AuthError::InvalidToken;
+    let audience = config
+        .entra_audience
+        .as_deref()
+        .ok_or(invalid(entra::TokenError::NotAccepted))?;
+    let unverified = entra::parse(token).map_err(invalid)?;
+    let key = signing_keys::key(host, config, unverified.kid())
+        .await
+        .map_err(|e| match e {
+            signing_keys::KeysError::Unknown => invalid(entra::TokenError::UnknownKey),
+            signing_keys::KeysError::Unavailable(why) => AuthError::KeysUnavailable(why),
+        })?;
+    let now = crate::types::unix_secs(host.clock.now());
+    entra::verify(&unverified, &key, config, audience, now).map_err(invalid)
 }
 
 /// The index of the (last) matching candidate, chosen without branching on
@@ -151,6 +192,19 @@ fn select_match(matches: impl IntoIterator<Item = Choice>) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The async check, run to completion (the tests' hosts answer at once).
+    fn authenticate(
+        config: &Config,
+        headers: &HeaderMap,
+        raw_body: &[u8],
+        endpoint: webhook::Destination<'_>,
+        host: &Host<'_>,
+    ) -> Result<Caller, AuthError> {
+        futures::executor::block_on(super::authenticate(
+            config, headers, raw_body, endpoint, host,
+        ))
+    }
     use crate::testing::World;
     use http::HeaderValue;
 

@@ -299,6 +299,7 @@ mod tests {
             id: id.into(),
             scopes: Default::default(),
             credential: CredentialKind::BearerKey,
+            operator: None,
         }
     }
 

@@ -23,7 +23,7 @@ pub struct Denied {
     pub problem: Problem,
 }
 
-pub fn admit(
+pub async fn admit(
     config: &Config,
     req: &Request,
     raw: &[u8],
@@ -31,13 +31,15 @@ pub fn admit(
     scope: Scope,
     endpoint: Destination<'_>,
 ) -> Result<Caller, Denied> {
-    let caller = auth::authenticate(config, req.headers(), raw, endpoint, host).map_err(|e| {
-        refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
-        Denied {
-            caller: None,
-            problem: e.into(),
-        }
-    })?;
+    let caller = auth::authenticate(config, req.headers(), raw, endpoint, host)
+        .await
+        .map_err(|e| {
+            refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
+            Denied {
+                caller: None,
+                problem: e.into(),
+            }
+        })?;
     let deny = |problem: Problem| Denied {
         caller: Some(caller.clone()),
         problem,
@@ -51,7 +53,7 @@ pub fn admit(
 
 /// A read endpoint's admission: configuration, then [`admit`] with the
 /// endpoint's scope on an empty or absent body.
-pub fn admit_read(
+pub async fn admit_read(
     host: &Host<'_>,
     req: &Request,
     endpoint: &Endpoint,
@@ -66,6 +68,8 @@ pub fn admit_read(
         Body::TooLarge => &[],
     };
     let destination = Destination::Read(req.uri().path());
-    let caller = admit(&config, req, raw, host, scope, destination).map_err(|d| d.problem)?;
+    let caller = admit(&config, req, raw, host, scope, destination)
+        .await
+        .map_err(|d| d.problem)?;
     Ok((config, caller))
 }

@@ -768,7 +768,7 @@ pub async fn serve(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, caller) = access::admit_read(host, req, &endpoints::DIAGNOSE)?;
+    let (config, caller) = access::admit_read(host, req, &endpoints::DIAGNOSE).await?;
     let q = DiagnoseQuery::parse(req.uri().query().unwrap_or(""))?;
     let now = Instant::from_system(host.clock.now());
     let since = now.minus_seconds(i64::from(q.days) * 86_400);

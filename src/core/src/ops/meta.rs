@@ -53,6 +53,7 @@ pub async fn readyz(req: &Request, host: &Host<'_>) -> Result<Response, Problem>
                 Destination::Read("readyz"),
                 host,
             )
+            .await
             .map_err(|e| {
                 auth::refusals::count(host.kv, crate::types::unix_secs(host.clock.now()));
                 Problem::from(&e)

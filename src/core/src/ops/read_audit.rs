@@ -17,7 +17,7 @@ use crate::ports::Host;
 pub const PATH: &str = "/v1/audit";
 
 pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
-    let (config, _) = access::admit_read(host, req, &endpoints::AUDIT)?;
+    let (config, _) = access::admit_read(host, req, &endpoints::AUDIT).await?;
     let keying = Keying::from_key(config.audit_key.as_ref().map(|k| k.expose().as_slice()));
     let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
     let raw_query = req.uri().query().unwrap_or("");

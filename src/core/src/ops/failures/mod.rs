@@ -81,7 +81,7 @@ pub async fn serve(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES)?;
+    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES).await?;
     let now = Instant::from_system(host.clock.now());
     let q = FailuresQuery::parse(req.uri().query().unwrap_or(""), now)?;
     let graph = GraphClient::new(host, &config, request_id, DEFAULT_BUDGET);
@@ -309,7 +309,7 @@ pub async fn refresh(
     host: &Host<'_>,
     request_id: &RequestId,
 ) -> Result<Response, Problem> {
-    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES_REFRESH)?;
+    let (config, _caller) = access::admit_read(host, req, &endpoints::FAILURES_REFRESH).await?;
     Query::parse(req.uri().query().unwrap_or(""), &[])?;
     let graph = GraphClient::new(host, &config, request_id, fill::REFRESH_BUDGET);
     let now = crate::types::unix_secs(host.clock.now()) as i64;

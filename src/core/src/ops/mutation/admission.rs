@@ -35,7 +35,7 @@ pub enum Admission<I> {
     Replay(Attempt, StoredOutcome),
 }
 
-pub fn admit<O: Operation>(
+pub async fn admit<O: Operation>(
     req: &Request,
     host: &Host<'_>,
     config: &Config,
@@ -53,7 +53,9 @@ pub fn admit<O: Operation>(
     };
     let endpoint = Destination::Mutation(O::OPERATION.as_str());
     let caller =
-        match super::super::access::admit(config, req, raw, host, O::OPERATION.scope(), endpoint) {
+        match super::super::access::admit(config, req, raw, host, O::OPERATION.scope(), endpoint)
+            .await
+        {
             Ok(c) => c,
             Err(denied) => match denied.caller {
                 None => return Admission::Anonymous(denied.problem),

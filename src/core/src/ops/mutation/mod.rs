@@ -290,7 +290,7 @@ pub async fn run<O: Operation>(
         graph: &graph,
         trail: &trail,
     };
-    let (mut attempt, input) = match admission::admit::<O>(req, host, &config, request_id) {
+    let (mut attempt, input) = match admission::admit::<O>(req, host, &config, request_id).await {
         Admission::Admitted(attempt, input) => (attempt, input),
         Admission::Anonymous(problem) => return Err(problem),
         Admission::Refused(attempt, r) => {
