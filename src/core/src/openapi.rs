@@ -213,6 +213,7 @@ const AUDIT_QUERY: &[Param] = &[
     q("user", "User", "userPrincipalName or object id"),
     q("ticket", "Ticket", "exact ticket"),
     q("caller", "Caller", "exact caller id"),
+    q("operator", "Operator", "who acted (userPrincipalName or object id), for requests made with a delegated Entra ID token"),
     Param {
         kind: "integer",
         format: Some("int32"),

@@ -143,6 +143,9 @@ fn link_and_insert(
         keying,
     );
     db.execute(row::INSERT, &row::params(seq + 1, &record))?;
+    if let Some(params) = row::operator_params(seq + 1, &record) {
+        db.execute(row::INSERT_OPERATOR, &params)?;
+    }
     if journaled {
         // The attempt this record ends.
         db.execute(

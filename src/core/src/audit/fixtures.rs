@@ -32,6 +32,7 @@ pub(crate) fn entry(i: usize) -> AuditEntry {
         details: json!({ "methodId": format!("m{i}"), "note": "é \"q\"" }),
         request_id: format!("req-{i}"),
         verification: Some(json!({ "method": "callback", "verifiedBy": format!("agent {i}") })),
+        operator: None,
     }
 }
 

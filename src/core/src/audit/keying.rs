@@ -10,7 +10,7 @@
 //! plain record, never pass a forged one.
 
 use super::canonical::Keying;
-use super::row::{StoredRow, COLUMNS};
+use super::row::{StoredRow, COLUMNS, RECORDS};
 use crate::ports::{Database, HostError, SqlValue};
 
 const PURPOSE: &str = "mfa-recovery audit keyed from v1";
@@ -52,7 +52,7 @@ pub(super) fn note_keyed_append(
 
 fn head_is_keyed(db: &dyn Database, keying: Keying<'_>, seq: i64) -> Result<bool, HostError> {
     let rows = db.execute(
-        &format!("SELECT {COLUMNS} FROM audit_records WHERE seq = ?"),
+        &format!("SELECT {COLUMNS} FROM {RECORDS} WHERE seq = ?"),
         &[SqlValue::Integer(seq)],
     )?;
     Ok(match rows.first() {

@@ -16,7 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::record::AuditRecord;
-use super::row::{self, StoredRow, COLUMNS};
+use super::row::{self, StoredRow, COLUMNS, RECORDS};
 use super::AuditError;
 use crate::api::query::{Query, QueryError};
 use crate::ports::{Database, SqlValue};
@@ -32,6 +32,8 @@ pub struct AuditQuery {
     pub user: Option<String>,
     pub ticket: Option<String>,
     pub caller: Option<String>,
+    /// The person who acted (upn or object id, any case).
+    pub operator: Option<String>,
     pub limit: Option<u32>,
     pub cursor: Option<String>,
 }
@@ -55,8 +57,8 @@ fn invalid(field: &'static str, reason: &str) -> AuditError {
 
 impl AuditQuery {
     /// Every parameter [`AuditQuery::from_query`] knows, in document order.
-    pub const NAMES: [&'static str; 7] = [
-        "since", "until", "user", "ticket", "caller", "limit", "cursor",
+    pub const NAMES: [&'static str; 8] = [
+        "since", "until", "user", "ticket", "caller", "operator", "limit", "cursor",
     ];
 
     /// Parses a URL query by [`Query`]'s rules; the values are checked by
@@ -70,6 +72,7 @@ impl AuditQuery {
             user: text("user"),
             ticket: text("ticket"),
             caller: text("caller"),
+            operator: text("operator"),
             limit: query.parsed("limit", |v| {
                 v.parse::<u32>()
                     .map_err(|_| "must be an integer from 1 to 1000")
@@ -127,7 +130,7 @@ pub fn list(db: &dyn Database, query: &AuditQuery) -> Result<AuditPage, AuditErr
         Some(_) => return Err(invalid("limit", "must be an integer from 1 to 1000")),
     };
     // Fixed SQL fragments only; every value is a parameter.
-    let mut sql = format!("SELECT {COLUMNS} FROM audit_records WHERE 1 = 1");
+    let mut sql = format!("SELECT {COLUMNS} FROM {RECORDS} WHERE 1 = 1");
     let mut params = Vec::new();
     if let Some(cursor) = &query.cursor {
         sql.push_str(" AND seq < ?");
@@ -154,6 +157,12 @@ pub fn list(db: &dyn Database, query: &AuditQuery) -> Result<AuditPage, AuditErr
         sql.push_str(" AND caller = ?");
         params.push(SqlValue::Text(caller.clone()));
     }
+    if let Some(operator) = &query.operator {
+        sql.push_str(" AND seq IN (SELECT seq FROM audit_operators WHERE upn = ? OR oid = ?)");
+        let key = operator.to_lowercase();
+        params.push(SqlValue::Text(key.clone()));
+        params.push(SqlValue::Text(key));
+    }
     // One more than asked: whether another page exists.
     sql.push_str(" ORDER BY seq DESC LIMIT ?");
     params.push(SqlValue::Integer(i64::from(limit) + 1));
@@ -178,7 +187,7 @@ pub fn list(db: &dyn Database, query: &AuditQuery) -> Result<AuditPage, AuditErr
 
 /// The record with this id, if any.
 pub fn get(db: &dyn Database, audit_id: &str) -> Result<Option<AuditRecord>, AuditError> {
-    let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE audit_id = ?");
+    let sql = format!("SELECT {COLUMNS} FROM {RECORDS} WHERE audit_id = ?");
     let rows = match db.execute(&sql, &[SqlValue::Text(audit_id.into())]) {
         Err(e) if row::missing_table(&e) => return Ok(None),
         other => other?,

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::canonical::{chain_hash, Keying};
+use crate::auth::entra::Operator;
 
 /// How the request ended, as the contract spells it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -83,6 +84,10 @@ pub struct AuditEntry {
     /// checked who was asking.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verification: Option<Value>,
+    /// The person who acted, for a request made with a delegated Entra ID
+    /// token (`{ upn, oid }`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<Operator>,
 }
 
 /// A stored record. Serialises as

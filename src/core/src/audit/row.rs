@@ -14,7 +14,27 @@ use crate::ports::{HostError, SqlValue};
 /// Every column, in the order [`StoredRow::decode`] reads them.
 pub(super) const COLUMNS: &str = "seq, audit_id, time, caller, operation, user_json, user_id, \
     user_upn, ticket, reason, outcome, status, code, details, request_id, verification, \
-    prev_hash, hash";
+    prev_hash, hash, operator_json";
+
+/// The records with their operators (`audit_operators`, one row per record
+/// made with a delegated token).
+pub(super) const RECORDS: &str = "audit_records LEFT JOIN audit_operators USING (seq)";
+
+pub(super) const INSERT_OPERATOR: &str =
+    "INSERT INTO audit_operators (seq, operator_json, upn, oid) VALUES (?, ?, ?, ?)";
+
+/// The `audit_operators` row of `record` at `seq`, if it has an operator.
+pub(super) fn operator_params(seq: i64, record: &AuditRecord) -> Option<Vec<SqlValue>> {
+    let o = record.entry.operator.as_ref()?;
+    let json = serde_json::to_value(o).ok()?;
+    let lower = |s: &Option<String>| s.as_ref().map(|v| v.to_lowercase());
+    Some(vec![
+        SqlValue::Integer(seq),
+        SqlValue::Text(canonical_json(&json)),
+        text(&lower(&o.upn)),
+        text(&lower(&o.oid)),
+    ])
+}
 
 pub(super) const INSERT: &str = "INSERT INTO audit_records (seq, audit_id, time, caller, \
     operation, user_json, user_id, user_upn, ticket, reason, outcome, status, code, details, \
@@ -95,9 +115,9 @@ pub(super) struct StoredRow {
 
 impl StoredRow {
     pub fn decode(row: &[SqlValue]) -> Result<StoredRow, HostError> {
-        if row.len() != 18 {
+        if row.len() != 19 {
             return Err(HostError(format!(
-                "expected 18 audit columns, got {}",
+                "expected 19 audit columns, got {}",
                 row.len()
             )));
         }
@@ -150,6 +170,10 @@ fn record(row: &[SqlValue]) -> Result<AuditRecord, String> {
             details: opt_json(&row[13], "details")?.ok_or("details is null")?,
             request_id: req_text(&row[14], "request_id")?,
             verification: opt_json(&row[15], "verification")?,
+            operator: opt_json(&row[18], "operator_json")?
+                .map(serde_json::from_value)
+                .transpose()
+                .map_err(|_| "operator_json is not an operator")?,
         },
         prev_hash: req_text(&row[16], "prev_hash")?,
         hash: req_text(&row[17], "hash")?,

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::canonical::{Keying, GENESIS};
 use super::keying::keyed_from;
-use super::row::{self, StoredRow, COLUMNS};
+use super::row::{self, StoredRow, COLUMNS, RECORDS};
 use super::AuditError;
 use crate::api::query::{Query, QueryError};
 use crate::ports::{Clock, Database, SqlValue};
@@ -175,7 +175,7 @@ pub fn verify(
     };
     let keyed_from = keyed_from(db, keying)?;
     let limit = query.limit.unwrap_or(MAX_LIMIT);
-    let sql = format!("SELECT {COLUMNS} FROM audit_records WHERE seq > ? ORDER BY seq LIMIT ?");
+    let sql = format!("SELECT {COLUMNS} FROM {RECORDS} WHERE seq > ? ORDER BY seq LIMIT ?");
     let mut walked = 0u32;
     let mut more = false;
     loop {
@@ -423,7 +423,7 @@ mod tests {
         w.db.execute(edit, &[]).unwrap();
         let rows =
             w.db.execute(
-                &format!("SELECT {COLUMNS} FROM audit_records WHERE seq >= ? ORDER BY seq"),
+                &format!("SELECT {COLUMNS} FROM {RECORDS} WHERE seq >= ? ORDER BY seq"),
                 &[SqlValue::Integer(seq)],
             )
             .unwrap();

@@ -793,6 +793,7 @@ pub async fn serve(
         }),
         request_id: request_id.as_str().to_string(),
         verification: None,
+        operator: caller.operator.clone(),
     });
     Ok(response::json(StatusCode::OK, &body))
 }

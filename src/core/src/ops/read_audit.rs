@@ -18,6 +18,10 @@ pub const PATH: &str = "/v1/audit";
 
 pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> {
     let (config, _) = access::admit_read(host, req, &endpoints::AUDIT).await?;
+    // Readers join tables a newer schema added: bring it up to date first
+    // (one SELECT when it is).
+    crate::store::schema::migrate(host.db, &crate::types::rfc3339(host.clock.now()))
+        .map_err(|e| Problem::new(ErrorCode::StorageUnavailable, format!("database: {e}")))?;
     let keying = Keying::from_key(config.audit_key.as_ref().map(|k| k.expose().as_slice()));
     let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
     let raw_query = req.uri().query().unwrap_or("");

@@ -84,6 +84,28 @@ const AUDIT_V3: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
 ];
 
+/// Who acted, for records of requests made with a delegated Entra ID token:
+/// beside the chain rather than in a new column, so the migration stays
+/// idempotent (`CREATE ... IF NOT EXISTS`). The operator is part of the
+/// record and of its hash; `upn` and `oid` are lower-cased keys for the
+/// `operator` filter. Append-only like the records.
+const AUDIT_V6: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_operators (
+        seq           INTEGER PRIMARY KEY,
+        operator_json TEXT NOT NULL,
+        upn           TEXT,
+        oid           TEXT
+    )",
+    "CREATE INDEX IF NOT EXISTS audit_operators_upn ON audit_operators (upn)",
+    "CREATE INDEX IF NOT EXISTS audit_operators_oid ON audit_operators (oid)",
+    "CREATE TRIGGER IF NOT EXISTS audit_operators_no_update
+        BEFORE UPDATE ON audit_operators
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS audit_operators_no_delete
+        BEFORE DELETE ON audit_operators
+        BEGIN SELECT RAISE(ABORT, 'audit records are append-only'); END",
+];
+
 /// Ordered migrations; a migration is never edited once shipped.
 const MIGRATIONS: &[(i64, &[&str])] = &[
     (1, AUDIT_V1),
@@ -93,9 +115,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
     // tables when it finds them missing.
     (4, super::failures::SCHEMA),
     (5, super::failures::ANSWER_INDEXES),
+    (6, AUDIT_V6),
 ];
 
-pub const CURRENT_VERSION: i64 = 5;
+pub const CURRENT_VERSION: i64 = 6;
 
 /// Brings the database to [`CURRENT_VERSION`]; returns the version found.
 pub fn migrate(db: &dyn Database, now_rfc3339: &str) -> Result<i64, HostError> {
@@ -175,6 +198,6 @@ mod tests {
                 &[],
             )
             .unwrap();
-        assert_eq!(triggers.len(), 4);
+        assert_eq!(triggers.len(), 6);
     }
 }

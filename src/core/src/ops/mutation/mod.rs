@@ -255,6 +255,7 @@ impl Attempt {
             details: json!({}),
             request_id: self.request_id.clone(),
             verification: self.facts.verification.clone(),
+            operator: self.caller.operator.clone(),
         }
     }
 
