@@ -71,6 +71,9 @@ pub struct NoticeFacts<'a> {
     pub ticket: Option<&'a str>,
     /// The change's audit record, for the user to quote when they call.
     pub audit_id: Option<&'a str>,
+    /// Who acted, when the request was made with a delegated Entra ID
+    /// token (the signed-in helpdesk agent's UPN, which Entra vouches for).
+    pub operator: Option<&'a str>,
 }
 
 /// What was sent: the kinds reached, a warning per kind that was not, and
@@ -184,7 +187,7 @@ fn text(notice: &Notice, kind: NotifyRecipient, cx: &NoticeFacts<'_>) -> String 
     format!(
         "{why}\n\n\
          On {time} the IT helpdesk changed how this account signs in:\n\n  {change}\n\n\
-         {ticket}Reference: {reference}\n\n\
+         {ticket}{operator}Reference: {reference}\n\n\
          If this was not asked for, contact your IT helpdesk or security team now \
          through a number or address you already know (not one given in a call or a message), \
          and quote the reference above. Nobody from IT will ask you for a code or a password.\n",
@@ -193,6 +196,10 @@ fn text(notice: &Notice, kind: NotifyRecipient, cx: &NoticeFacts<'_>) -> String 
         ticket = cx
             .ticket
             .map(|t| format!("Ticket: {t}\n"))
+            .unwrap_or_default(),
+        operator = cx
+            .operator
+            .map(|o| format!("Done by: {o}\n"))
             .unwrap_or_default(),
         reference = cx.audit_id.unwrap_or("unavailable"),
     )
@@ -278,6 +285,7 @@ mod tests {
             time: "2026-11-23T08:00:00Z",
             ticket: Some("INC1"),
             audit_id: Some("a-1"),
+            operator: None,
         };
         let t = text(&n, NotifyRecipient::Manager, &cx);
         for part in [
@@ -303,6 +311,7 @@ mod tests {
             time: "2026-11-23T08:00:00Z",
             ticket: None,
             audit_id: Some("a-1"),
+            operator: None,
         };
         let t = text(&n, NotifyRecipient::User, &cx);
         assert!(!t.contains("Ticket"), "{t}");

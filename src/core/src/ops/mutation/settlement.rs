@@ -179,6 +179,11 @@ impl Settlement<'_> {
             time: &time,
             ticket,
             audit_id,
+            operator: attempt
+                .caller
+                .operator
+                .as_ref()
+                .and_then(|o| o.upn.as_deref()),
         };
         let mut sent = notify::send(self.graph, config, n, &cx).await;
         let reached = !sent.notified.is_empty();
