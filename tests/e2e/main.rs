@@ -5,6 +5,7 @@ mod audit;
 mod common;
 mod diagnose;
 mod docs;
+mod entra;
 mod failures;
 mod faults;
 mod hardening;

@@ -167,6 +167,30 @@ impl Sim {
         assert!(r.status < 300, "{}", r.body);
     }
 
+    /// An access token of this tenant from `POST /_sim/tokens` (`spec`:
+    /// roles, audience, delegated, forge, ...; see src/sim/README.md).
+    pub fn token(&self, spec: Value) -> String {
+        let r = self.client.post_json("/_sim/tokens", &spec, &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// Which signing keys the tenant publishes (`current`, `next`, `other`).
+    pub fn publish_keys(&self, names: &[&str]) {
+        let r = self
+            .client
+            .post_json("/_sim/signing-keys", &json!({ "published": names }), &[]);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+
+    /// How many times the app read the tenant's signing keys.
+    pub fn key_reads(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["kind"] == "keys")
+            .count()
+    }
+
     pub fn advance_clock(&self, seconds: u64) {
         let r = self
             .client

@@ -90,6 +90,19 @@ pub fn handle(
     }
     match (method, path) {
         ("GET", "/_sim/health") => (200, json!({ "status": "ok" })),
+        ("POST", "/_sim/tokens") => {
+            let body = if blank { Ok(json!({})) } else { parsed() };
+            match body.and_then(|b| crate::signing::mint(&sim.lock(), &b).map_err(bad)) {
+                Ok(v) => (200, v),
+                Err(e) => e,
+            }
+        }
+        ("POST", "/_sim/signing-keys") => {
+            match parsed().and_then(|b| crate::signing::publish(&mut sim.lock(), &b).map_err(bad)) {
+                Ok(v) => (200, v),
+                Err(e) => e,
+            }
+        }
         ("GET", "/_sim/quirks") => (200, sim.lock().quirks.to_json()),
         ("POST", "/_sim/quirks") => {
             let v = match parsed() {

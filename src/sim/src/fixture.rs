@@ -859,6 +859,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
         faults: Vec::new(),
         report_hits: HashMap::new(),
         page_secret: uuid::Uuid::new_v4().to_string(),
+        published_keys: vec!["current".into()],
         base_url: base_url.to_string(),
     })
 }

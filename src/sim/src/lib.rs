@@ -26,6 +26,7 @@ pub mod openapi;
 pub mod reqlog;
 pub mod routes;
 pub mod server;
+pub mod signing;
 pub mod state;
 
 use std::net::SocketAddr;

@@ -64,6 +64,70 @@ fn token_tenant(path: &str) -> Option<String> {
     }
 }
 
+fn keys_tenant(path: &str) -> Option<String> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segs.as_slice() {
+        [tenant, "discovery", "v2.0", "keys"] => Some(tenant.to_string()),
+        _ => None,
+    }
+}
+
+/// The tenant's signing keys (`signing`), logged as kind `keys`; faults and
+/// latency apply as to any login-endpoint request.
+async fn keys(
+    sim: &Arc<Sim>,
+    method: &str,
+    raw_path: &str,
+    headers: Vec<(String, String)>,
+) -> Result<Resp, DropConnection> {
+    let (path, _) = decode_path(raw_path);
+    let (seq, fault, latency) = {
+        let mut st = sim.lock();
+        let seq = st.next_seq();
+        let fault = faults::take(&mut st.faults, method, &path);
+        (seq, fault, st.latency_ms)
+    };
+    graph::wait(latency, fault.as_ref()).await;
+    let mut st = sim.lock();
+    let info = LogInfo {
+        seq,
+        kind: "keys",
+        method,
+        path,
+        raw_path,
+        query: None,
+        headers: redact_headers(&headers),
+        body: Value::Null,
+        request_id: "",
+        batch_parent: None,
+    };
+    if fault.as_ref().is_some_and(|f| f.connection_reset) {
+        log(&mut st, info, 0, Some("connectionReset".into()));
+        return Err(DropConnection);
+    }
+    let json_type = [("Content-Type".to_string(), "application/json".to_string())];
+    if let Some(f) = fault.as_ref().filter(|f| f.status.is_some()) {
+        let status = f.status.unwrap_or(500);
+        log(&mut st, info, status, Some("fault".into()));
+        return Ok(build(
+            status,
+            &json_type,
+            Some(&json!({ "error": "temporarily_unavailable" })),
+        ));
+    }
+    if method != "GET" {
+        log(&mut st, info, 405, None);
+        return Ok(build(
+            405,
+            &json_type,
+            Some(&json!({ "error": "invalid_request" })),
+        ));
+    }
+    let body = crate::signing::jwks(&st);
+    log(&mut st, info, 200, None);
+    Ok(build(200, &json_type, Some(&body)))
+}
+
 /// The login endpoint, logged as kind `token` with the secret redacted (FACTS §1).
 async fn token(
     sim: &Arc<Sim>,
@@ -232,6 +296,9 @@ async fn handle(sim: Arc<Sim>, req: Request<Incoming>) -> Result<Resp, DropConne
     }
     if let Some(tenant) = token_tenant(&raw_path) {
         return token(&sim, &tenant, &method, &raw_path, query, headers, body).await;
+    }
+    if keys_tenant(&raw_path).is_some() {
+        return keys(&sim, &method, &raw_path, headers).await;
     }
     let (decoded, _) = decode_path(&raw_path);
     let greq = GraphReq {

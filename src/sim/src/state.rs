@@ -328,6 +328,9 @@ pub struct State {
     pub faults: Vec<Fault>,
     pub report_hits: HashMap<String, VecDeque<OffsetDateTime>>,
     pub page_secret: String,
+    /// The signing keys `/{tenant}/discovery/v2.0/keys` publishes (names of
+    /// `signing::KEYS`); `POST /_sim/signing-keys` rotates them.
+    pub published_keys: Vec<String>,
     pub base_url: String,
 }
 

@@ -1,0 +1,249 @@
+//! Entra ID callers (`entra_audience`): access tokens the simulated tenant
+//! mints, accepted or refused by the check they fail, app roles as scopes,
+//! the operator of a delegated token in the audit trail and the notice,
+//! and the signing keys read once and at most once a minute.
+
+use mfa_tests::{demo, Sim, Spin};
+use serde_json::{json, Value};
+
+use crate::stack;
+
+const AUDIENCE: &str = "api://mfa-recovery";
+const CLIENT: &str = "5c0ffee0-0000-4000-8000-00000000a991";
+const NOTIFY: &str = r#"{"sender":"mfa-notify@contoso.com","recipients":["user"]}"#;
+
+fn entra_stack(extra: &[(&str, Option<&str>)]) -> (Sim, Spin) {
+    let mut vars = vec![("entra_audience", Some(AUDIENCE))];
+    vars.extend_from_slice(extra);
+    stack(&vars)
+}
+
+fn tap(app: &Spin, token: &str, user: &str) -> mfa_tests::Reply {
+    let auth = format!("Bearer {token}");
+    app.client().post_json(
+        "/v1/tap",
+        &json!({ "user": user, "ticket": "INC-ENTRA" }),
+        &[("authorization", auth.as_str())],
+    )
+}
+
+fn get(app: &Spin, token: &str, path: &str) -> mfa_tests::Reply {
+    let auth = format!("Bearer {token}");
+    app.client()
+        .send("GET", path, &[("authorization", auth.as_str())], None)
+}
+
+#[test]
+fn app_roles_are_the_scopes_and_the_client_is_the_caller() {
+    let (sim, app) = entra_stack(&[]);
+    let tapper = sim.token(json!({ "roles": ["Tap"] }));
+    let r = tap(&app, &tapper, "bob@contoso.com");
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(r.json()["temporaryAccessPass"].is_string());
+    // Each role is its scope, and nothing else.
+    let r = get(&app, &tapper, "/v1/diagnose?user=bob@contoso.com");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (403, json!("insufficient_scope")),
+        "{}",
+        r.body
+    );
+    let reader = sim.token(json!({ "roles": ["Diagnose", "Audit.Read", "Failures.Read"] }));
+    assert_eq!(
+        get(&app, &reader, "/v1/diagnose?user=bob@contoso.com").status,
+        200
+    );
+    let records = get(&app, &reader, "/v1/audit?ticket=INC-ENTRA").json();
+    assert_eq!(records["records"][0]["caller"], format!("entra:{CLIENT}"));
+    assert_eq!(records["records"][0]["operation"], "tap");
+    assert!(
+        records["records"][0].get("operator").is_none(),
+        "app-only: no operator"
+    );
+    // A protected user needs `Privileged` as well.
+    let r = tap(&app, &tapper, "adele.admin@contoso.com");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (403, json!("protected_user")),
+        "{}",
+        r.body
+    );
+    let privileged = sim.token(json!({ "roles": ["Tap", "Privileged"] }));
+    assert_eq!(
+        tap(&app, &privileged, "adele.admin@contoso.com").status,
+        201
+    );
+    // v2 tokens carry the v2 issuer of the login endpoint, and an API key
+    // still works beside the tokens.
+    let v2 = sim.token(json!({ "roles": ["Audit.Read"], "version": 2, "issuerBase": sim.url() }));
+    assert_eq!(get(&app, &v2, "/v1/audit").status, 200);
+    assert_eq!(
+        crate::common::get(&app, "/v1/audit", demo::reader_key(), &[]).status,
+        200
+    );
+}
+
+#[test]
+fn each_forged_token_is_refused_naming_the_check_and_never_echoed() {
+    let (sim, app) = entra_stack(&[]);
+    let cases = [
+        ("wrong_key", "the signature does not verify"),
+        ("wrong_tenant", "the tenant is not this deployment's"),
+        ("wrong_audience", "the audience is not this API"),
+        ("expired", "the token has expired"),
+        ("not_yet_valid", "the token is not valid yet (nbf)"),
+        ("alg_none", "alg must be RS256"),
+        ("hs256", "alg must be RS256"),
+        ("jku", "the token header points at a key (jku)"),
+        (
+            "unknown_kid",
+            "the token is signed by a key the tenant does not publish",
+        ),
+    ];
+    let mut table = Vec::new();
+    for (forge, check) in cases {
+        let token = sim.token(json!({ "roles": ["Tap", "Privileged"], "forge": forge }));
+        let r = tap(&app, &token, "bob@contoso.com");
+        let challenge = r.header("www-authenticate").unwrap_or_default().to_string();
+        table.push(format!("{forge}: {} {challenge}", r.status));
+        assert_eq!(r.status, 401, "{forge}: {}", r.body);
+        assert_eq!(r.json()["code"], "unauthorized", "{forge}");
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\"")
+                && challenge.contains(&format!("error_description=\"{check}")),
+            "{forge}: {challenge}"
+        );
+        assert!(
+            !r.body.contains(&token) && !app.logs().contains(&token),
+            "{forge}: token echoed"
+        );
+    }
+    // The issuer of another tenant, a token cut short, garbage after `Bearer`.
+    let other_issuer = sim.token(json!({ "claims": { "iss": "https://sts.windows.net/00000000-0000-4000-8000-00000000dead/" } }));
+    let valid = sim.token(json!({ "roles": ["Tap"] }));
+    for (token, check) in [
+        (other_issuer, "the issuer is not this deployment's tenant"),
+        (
+            valid[..valid.len() - 10].to_string(),
+            "the signature does not verify",
+        ),
+        (
+            "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.bm90IGpzb24.c2ln".to_string(),
+            "the token is not a well-formed JWT",
+        ),
+    ] {
+        let r = tap(&app, &token, "bob@contoso.com");
+        assert_eq!(r.status, 401, "{}", r.body);
+        assert!(
+            r.header("www-authenticate")
+                .unwrap_or_default()
+                .contains(check),
+            "{check}"
+        );
+    }
+    // Nothing reached Graph but reads of the keys.
+    assert!(crate::common::writes(&sim).is_empty());
+    println!("refused tokens:\n{}", table.join("\n"));
+}
+
+#[test]
+fn tokens_are_refused_when_the_deployment_takes_none_and_keys_fail_closed() {
+    let (sim, app) = stack(&[]);
+    let token = sim.token(json!({ "roles": ["Tap"] }));
+    let r = tap(&app, &token, "bob@contoso.com");
+    assert_eq!(r.status, 401);
+    assert!(r
+        .header("www-authenticate")
+        .unwrap_or_default()
+        .contains("entra_audience is not set"));
+
+    // The keys cannot be read: 503, never an open door.
+    let (sim, app) = entra_stack(&[]);
+    sim.fault(json!({ "pathPattern": "/discovery/v2\\.0/keys$", "status": 500, "count": 100 }));
+    let token = sim.token(json!({ "roles": ["Tap"] }));
+    let r = tap(&app, &token, "bob@contoso.com");
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, json!("signing_keys_unavailable")),
+        "{}",
+        r.body
+    );
+    assert!(crate::common::writes(&sim).is_empty());
+}
+
+/// Waits for the next wall-clock minute: the app reads the keys again for
+/// an unknown `kid` at most once a minute.
+fn next_minute() {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::thread::sleep(std::time::Duration::from_secs(60 - now % 60 + 1));
+}
+
+#[test]
+fn the_keys_are_read_once_a_rotated_key_is_picked_up_and_a_kid_flood_reads_once_a_minute() {
+    let (sim, app) = entra_stack(&[]);
+    let reader = sim.token(json!({ "roles": ["Audit.Read"] }));
+    for _ in 0..5 {
+        assert_eq!(get(&app, &reader, "/v1/audit").status, 200);
+    }
+    assert_eq!(sim.key_reads(), 1, "one read for five requests");
+
+    // The tenant rotates: a token signed by the new key is accepted once the
+    // app has read the keys again (at most a minute later).
+    sim.publish_keys(&["current", "next"]);
+    let rotated = sim.token(json!({ "roles": ["Audit.Read"], "key": "next" }));
+    next_minute();
+    let r = get(&app, &rotated, "/v1/audit");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(sim.key_reads(), 2);
+
+    // A flood of made-up key ids costs no more reads this minute.
+    for _ in 0..10 {
+        let forged = sim.token(json!({ "roles": ["Audit.Read"], "forge": "unknown_kid" }));
+        assert_eq!(get(&app, &forged, "/v1/audit").status, 401);
+    }
+    assert!(sim.key_reads() <= 3, "{} reads", sim.key_reads());
+}
+
+#[test]
+fn a_delegated_token_names_its_operator_in_the_audit_trail_and_the_notice() {
+    let (sim, app) = entra_stack(&[("notify", Some(NOTIFY))]);
+    let agent =
+        json!({ "upn": "agent.smith@contoso.com", "oid": "a9e47000-0000-4000-8000-0000000000a1" });
+    let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"], "delegated": agent }));
+    let r = tap(&app, &token, "bob@contoso.com");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let by_upn = get(&app, &token, "/v1/audit?operator=Agent.Smith@contoso.com").json();
+    let records = by_upn["records"].as_array().unwrap();
+    assert!(!records.is_empty(), "{by_upn}");
+    for record in records {
+        assert_eq!(record["operator"], agent, "{record}");
+    }
+    let ops: Vec<&Value> = records.iter().map(|r| &r["operation"]).collect();
+    assert!(
+        ops.contains(&&json!("tap")) && ops.contains(&&json!("notify")),
+        "{ops:?}"
+    );
+    let by_oid = get(
+        &app,
+        &token,
+        "/v1/audit?operator=a9e47000-0000-4000-8000-0000000000a1",
+    )
+    .json();
+    assert_eq!(by_oid["records"], by_upn["records"]);
+    assert_eq!(
+        get(&app, &token, "/v1/audit?operator=someone@contoso.com").json()["records"],
+        json!([])
+    );
+    // The chain still verifies with the operators in it.
+    assert_eq!(get(&app, &token, "/v1/audit/verify").json()["ok"], true);
+    let mails = sim.state()["sentMail"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(mails.len(), 1);
+    let text = mails[0]["message"]["body"]["content"].as_str().unwrap();
+    assert!(text.contains("Done by: agent.smith@contoso.com"), "{text}");
+}
