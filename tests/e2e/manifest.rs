@@ -320,3 +320,36 @@ fn the_spinkube_manifest_uses_protected_redis_and_takes_every_secret_from_a_secr
         );
     }
 }
+
+/// The app roles `scripts/register-app` declares are the ones the token
+/// check maps to scopes, each enabled and assignable to apps and people.
+#[test]
+fn the_declared_app_roles_are_the_scopes_tokens_carry() {
+    let text = std::fs::read_to_string(root().join("deploy/entra/app-roles.json")).unwrap();
+    let roles: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let declared: Vec<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["isEnabled"], true);
+            assert_eq!(
+                r["allowedMemberTypes"],
+                serde_json::json!(["Application", "User"])
+            );
+            r["value"].as_str().unwrap()
+        })
+        .collect();
+    let mapped: Vec<&str> = mfa_core::auth::entra::ROLES
+        .iter()
+        .map(|(r, _)| *r)
+        .collect();
+    assert_eq!(declared, mapped);
+    let ids: std::collections::BTreeSet<&str> = roles
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), declared.len(), "role ids are unique");
+}

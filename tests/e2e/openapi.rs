@@ -193,15 +193,28 @@ fn the_power_automate_connector_files_match_the_document() {
     let props: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("apiProperties.json")).unwrap())
             .unwrap();
-    let params = props["properties"]["connectionParameters"]
-        .as_object()
+    // Two ways in, the user's choice: the API key, or Entra ID (OAuth 2.0).
+    let sets = props["properties"]["connectionParameterSets"]["values"]
+        .as_array()
         .unwrap();
+    let set = |name: &str| {
+        sets.iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} parameter set"))["parameters"]
+            .clone()
+    };
     for name in swagger["securityDefinitions"].as_object().unwrap().keys() {
         if swagger["securityDefinitions"][name]["name"] == "Authorization" {
-            assert!(params.contains_key(name), "{name}");
-            assert_eq!(params[name]["type"], "securestring");
+            assert_eq!(set("apiKey")[name]["type"], "securestring", "{name}");
         }
     }
+    let entra = set("entraId")["token"].clone();
+    assert_eq!(entra["type"], "oauthSetting");
+    assert_eq!(entra["oAuthSettings"]["identityProvider"], "aad");
+    assert_eq!(
+        swagger["securityDefinitions"]["oauth2_auth"]["type"],
+        "oauth2"
+    );
     for (path, item) in swagger["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             assert!(

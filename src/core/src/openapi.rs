@@ -526,18 +526,18 @@ fn operation(flavor: Flavor, op: &Row, g: &mut SchemaGenerator) -> Value {
         v["parameters"] = Value::Array(params);
     }
     v["responses"] = responses(flavor, op);
-    let (key, hook) = match flavor {
-        Flavor::OpenApi31 => ("bearerAuth", "webhookSignature"),
-        Flavor::Swagger2 => ("api_key", "webhook_signature"),
+    let (key, entra, hook) = match flavor {
+        Flavor::OpenApi31 => ("bearerAuth", "entraId", "webhookSignature"),
+        Flavor::Swagger2 => ("api_key", "oauth2_auth", "webhook_signature"),
     };
     match op.endpoint.access {
         Access::Anonymous => v["security"] = json!([]),
         Access::Key(scope) => {
-            v["security"] = json!([{ key: [] }]);
+            v["security"] = json!([{ key: [] }, { entra: [] }]);
             v["x-scope"] = json!(scope.as_str());
         }
         Access::KeyOrWebhook(scope) => {
-            v["security"] = json!([{ key: [] }, { hook: [] }]);
+            v["security"] = json!([{ key: [] }, { entra: [] }, { hook: [] }]);
             v["x-scope"] = json!(scope.as_str());
         }
     }
@@ -566,6 +566,7 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
     let info = json!({ "title": "mfa-recovery", "version": env!("CARGO_PKG_VERSION"),
         "description": "Get users locked out of MFA in Microsoft Entra ID back in, safely: Temporary Access Passes, MFA resets, backup phones, failure reports and a tamper-evident audit trail." });
     let key_help = "Authorization: Bearer <api key> (configured hashed in the callers variable)";
+    let entra_help = "Authorization: Bearer <Entra ID access token> for the entra_audience app; its app roles (Tap, Reset, Phone, Failures.Read, Diagnose, Audit.Read, Privileged) are the scopes";
     let hook_help = "Standard Webhooks: webhook-id, webhook-timestamp and webhook-signature (v1,<base64 HMAC-SHA256>)";
     let mut doc = match flavor {
         Flavor::OpenApi31 => json!({
@@ -573,6 +574,10 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
             "paths": paths,
             "components": { "schemas": schemas, "securitySchemes": {
                 "bearerAuth": { "type": "http", "scheme": "bearer", "description": key_help },
+                "entraId": { "type": "oauth2", "description": entra_help, "flows": {
+                    "clientCredentials": { "tokenUrl": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token", "scopes": {} },
+                    "authorizationCode": { "authorizationUrl": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+                        "tokenUrl": "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token", "scopes": {} } } },
                 "webhookSignature": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": hook_help } } },
         }),
         Flavor::Swagger2 => json!({
@@ -583,6 +588,10 @@ pub fn document(flavor: Flavor, host: Option<&str>) -> Value {
             "paths": paths, "definitions": schemas,
             "securityDefinitions": {
                 "api_key": { "type": "apiKey", "in": "header", "name": "Authorization", "description": key_help },
+                // Power Automate's "Azure Active Directory" identity provider.
+                "oauth2_auth": { "type": "oauth2", "flow": "accessCode", "description": entra_help,
+                    "authorizationUrl": "https://login.microsoftonline.com/common/oauth2/authorize",
+                    "tokenUrl": "https://login.windows.net/common/oauth2/authorize", "scopes": {} },
                 "webhook_signature": { "type": "apiKey", "in": "header", "name": "webhook-signature", "description": hook_help } },
         }),
     };
