@@ -64,6 +64,19 @@ fn token_tenant(path: &str) -> Option<String> {
     }
 }
 
+/// A login-endpoint request arrives: its sequence number and its fault,
+/// after the network's latency.
+async fn arrive(sim: &Arc<Sim>, method: &str, path: &str) -> (u64, Option<faults::Fault>) {
+    let (seq, fault, latency) = {
+        let mut st = sim.lock();
+        let seq = st.next_seq();
+        let fault = faults::take(&mut st.faults, method, path);
+        (seq, fault, st.latency_ms)
+    };
+    graph::wait(latency, fault.as_ref()).await;
+    (seq, fault)
+}
+
 fn keys_tenant(path: &str) -> Option<String> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segs.as_slice() {
@@ -81,13 +94,7 @@ async fn keys(
     headers: Vec<(String, String)>,
 ) -> Result<Resp, DropConnection> {
     let (path, _) = decode_path(raw_path);
-    let (seq, fault, latency) = {
-        let mut st = sim.lock();
-        let seq = st.next_seq();
-        let fault = faults::take(&mut st.faults, method, &path);
-        (seq, fault, st.latency_ms)
-    };
-    graph::wait(latency, fault.as_ref()).await;
+    let (seq, fault) = arrive(sim, method, &path).await;
     let mut st = sim.lock();
     let info = LogInfo {
         seq,
@@ -141,13 +148,7 @@ async fn token(
     let request_id = uuid::Uuid::new_v4().to_string();
     let crid = header(&headers, "client-request-id").map(str::to_string);
     let (path, _) = decode_path(raw_path);
-    let (seq, fault, latency) = {
-        let mut st = sim.lock();
-        let seq = st.next_seq();
-        let fault = faults::take(&mut st.faults, method, &path);
-        (seq, fault, st.latency_ms)
-    };
-    graph::wait(latency, fault.as_ref()).await;
+    let (seq, fault) = arrive(sim, method, &path).await;
     let ct = header(&headers, "content-type").map(str::to_string);
     let form = ct.as_deref().is_some_and(|c| {
         c.to_ascii_lowercase()
