@@ -102,7 +102,7 @@ fn both_documents_validate_cover_every_route_and_describe_real_answers() {
         }
     }
 
-    // Both security schemes, and every mutation accepts either.
+    // The three security schemes, and every mutation accepts any of them.
     assert_eq!(
         openapi["components"]["securitySchemes"]["bearerAuth"]["scheme"],
         "bearer"
@@ -111,10 +111,22 @@ fn both_documents_validate_cover_every_route_and_describe_real_answers() {
         openapi["components"]["securitySchemes"]["webhookSignature"]["name"],
         "webhook-signature"
     );
+    assert_eq!(
+        openapi["components"]["securitySchemes"]["entraId"]["type"],
+        "oauth2"
+    );
     assert_eq!(swagger["securityDefinitions"]["api_key"]["type"], "apiKey");
     assert_eq!(
+        swagger["securityDefinitions"]["oauth2_auth"]["type"],
+        "oauth2"
+    );
+    assert_eq!(
         swagger["paths"]["/v1/reset"]["post"]["security"],
-        json!([{ "api_key": [] }, { "webhook_signature": [] }])
+        json!([{ "api_key": [] }, { "oauth2_auth": [] }, { "webhook_signature": [] }])
+    );
+    assert_eq!(
+        swagger["paths"]["/v1/audit"]["get"]["security"],
+        json!([{ "api_key": [] }, { "oauth2_auth": [] }])
     );
 
     // Real answers have only documented members.
