@@ -92,10 +92,28 @@ struct Header {
     crit: Option<serde_json::Value>,
 }
 
+/// `aud`: one audience (what Entra issues) or a list of them (RFC 7519).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audiences {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Audiences {
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        let v: Vec<&str> = match self {
+            Audiences::One(a) => vec![a.as_str()],
+            Audiences::Many(a) => a.iter().map(String::as_str).collect(),
+        };
+        v.into_iter()
+    }
+}
+
 #[derive(Deserialize)]
 struct Claims {
     iss: String,
-    aud: String,
+    aud: Audiences,
     tid: String,
     exp: u64,
     nbf: Option<u64>,
@@ -256,14 +274,18 @@ pub fn verify(
         .map_err(|_| TokenError::Signature)?;
     let c = &token.claims;
     let tenant = config.tenant_id.to_ascii_lowercase();
+    // v1, v2 at the configured login endpoint, and v2 as the public
+    // cloud names itself (the signature is checked against the configured
+    // endpoint's keys either way).
     let issuers = [
         format!("https://sts.windows.net/{tenant}/"),
         format!("{}/{tenant}/v2.0", config.login_endpoint.base()),
+        format!("https://login.microsoftonline.com/{tenant}/v2.0"),
     ];
     if !issuers.iter().any(|i| i.eq_ignore_ascii_case(&c.iss)) {
         return Err(TokenError::Issuer);
     }
-    if !audience_matches(audience, &c.aud) {
+    if !c.aud.iter().any(|aud| audience_matches(audience, aud)) {
         return Err(TokenError::Audience);
     }
     if !c.tid.eq_ignore_ascii_case(&tenant) {
@@ -516,6 +538,18 @@ mod tests {
         let parsed = parse(&t).unwrap();
         let app = "api://11111111-2222-4333-8444-555555555555";
         assert!(verify(&parsed, &jwk(CURRENT, "k1"), &config(), app, NOW).is_ok());
+        // A list of audiences that holds this API's, and the public cloud's
+        // v2 issuer.
+        assert!(check(&with("aud", json!(["api://other", AUDIENCE]))).is_ok());
+        assert_eq!(
+            check(&with("aud", json!(["api://other"]))).err(),
+            Some(TokenError::Audience)
+        );
+        assert!(check(&with(
+            "iss",
+            json!(format!("https://login.microsoftonline.com/{tenant}/v2.0"))
+        ))
+        .is_ok());
     }
 
     #[test]
