@@ -27,6 +27,17 @@ fn tap(app: &Spin, token: &str, user: &str) -> mfa_tests::Reply {
     )
 }
 
+/// Whether the tenant holds a Temporary Access Pass for `user_id`.
+fn holds_a_pass(sim: &Sim, user_id: &str) -> bool {
+    sim.state()["users"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|u| u["id"] == user_id)
+        .flat_map(|u| u["methods"].as_array().cloned().unwrap_or_default())
+        .any(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod")
+}
+
 fn get(app: &Spin, token: &str, path: &str) -> mfa_tests::Reply {
     let auth = format!("Bearer {token}");
     app.client()
@@ -40,6 +51,9 @@ fn app_roles_are_the_scopes_and_the_client_is_the_caller() {
     let r = tap(&app, &tapper, "bob@contoso.com");
     assert_eq!(r.status, 201, "{}", r.body);
     assert!(r.json()["temporaryAccessPass"].is_string());
+    // The tenant holds the pass the token's caller asked for.
+    let bob = r.json()["user"]["id"].as_str().unwrap().to_string();
+    assert!(holds_a_pass(&sim, &bob), "no pass in the tenant for {bob}");
     // Each role is its scope, and nothing else.
     let r = get(&app, &tapper, "/v1/diagnose?user=bob@contoso.com");
     assert_eq!(
