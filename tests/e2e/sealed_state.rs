@@ -99,6 +99,24 @@ fn no_stored_value_reveals_the_graph_token_and_the_records_are_sealed() {
     assert_eq!(r.status, 201, "{}", r.body);
     let r = tap(&app, ADELE);
     assert_eq!(r.status, 403, "{}", r.body);
+    // A retried request's record: its outcome is stored for the retry.
+    let keyed = |key: &str| {
+        common::post(
+            &app,
+            "/v1/tap",
+            demo::helpdesk_key(),
+            &json!({ "user": ALICE, "ticket": "INC-SEAL" }),
+            &[("idempotency-key", key)],
+        )
+    };
+    assert_eq!(keyed("INC-SEAL-retry").status, 409);
+    let again = keyed("INC-SEAL-retry");
+    assert_eq!(
+        again.header("idempotent-replayed"),
+        Some("true"),
+        "{}",
+        again.body
+    );
 
     let tokens = presented_tokens(&sim);
     assert!(!tokens.is_empty(), "graph-sim saw the app's token");
@@ -135,6 +153,28 @@ fn no_stored_value_reveals_the_graph_token_and_the_records_are_sealed() {
         let text = String::from_utf8_lossy(&value);
         for field in ["expiresAt", "refreshAt", "fetchedAt", "active"] {
             assert!(!text.contains(field), "{key} shows {field}: {text}");
+        }
+    }
+
+    // The idempotency record is sealed too: neither its outcome nor its
+    // body digest can be read, nor a forged one planted.
+    let idem: Vec<String> = keys
+        .iter()
+        // (beside each, its create-once lock counter, a number)
+        .filter(|k| k.starts_with("idem/") && !k.contains("\u{1f}creating:"))
+        .cloned()
+        .collect();
+    assert!(!idem.is_empty(), "{keys:?}");
+    for key in idem {
+        let value = redis.get(&key).unwrap();
+        assert!(
+            value.starts_with(b"seal1."),
+            "{key}: {}",
+            String::from_utf8_lossy(&value)
+        );
+        let text = String::from_utf8_lossy(&value);
+        for field in ["tap_exists", "bodySha256", "state"] {
+            assert!(!text.contains(field), "{key} shows {field}");
         }
     }
 

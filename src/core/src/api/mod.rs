@@ -4,7 +4,6 @@
 pub mod codes;
 pub mod documents;
 pub mod endpoints;
-pub mod idempotency;
 pub mod input;
 pub mod problem;
 pub mod query;

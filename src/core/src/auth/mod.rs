@@ -137,15 +137,8 @@ pub async fn authenticate(
     let callers = &config.callers;
     if headers.contains_key(webhook::SIGNATURE) {
         let now = crate::types::unix_secs(host.clock.now());
-        return webhook::authenticate(
-            callers,
-            headers,
-            raw_body,
-            endpoint,
-            host.kv,
-            host.entropy,
-            now,
-        );
+        let store = crate::store::sealed::Sealed::new(host, config);
+        return webhook::authenticate(callers, headers, raw_body, endpoint, &store, now);
     }
     if headers.contains_key(AUTHORIZATION) {
         if let Some(token) = bearer::presented_token(headers).filter(|t| entra::looks_like_jwt(t)) {

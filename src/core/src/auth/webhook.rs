@@ -21,7 +21,7 @@ use subtle::{Choice, ConstantTimeEq};
 
 use super::{select_match, AuthError, Caller, CredentialKind};
 use crate::config::CallerConfig;
-use crate::ports::{nonce, Entropy, KeyValue};
+use crate::store::sealed::Sealed;
 
 pub const ID: &str = "webhook-id";
 pub const TIMESTAMP: &str = "webhook-timestamp";
@@ -31,7 +31,7 @@ pub const SIGNATURE: &str = "webhook-signature";
 pub const TOLERANCE_SECS: u64 = 300;
 /// The spec sets no bound; ids are message ids like `msg_2KWPBgLlAfxdpx2AI54pPJ85f4W`.
 pub const MAX_ID_CHARS: usize = 256;
-pub use crate::api::idempotency::DELIVERY_TTL_SECS;
+pub use crate::store::idempotency::DELIVERY_TTL_SECS;
 
 /// The spec's signatures are padded standard base64; unpadded ones are
 /// accepted too, since some senders strip `=`.
@@ -184,9 +184,6 @@ struct Binding {
     #[serde(default)]
     body_sha256: String,
     expires_at: u64,
-    /// Unique bytes per claim (see `KeyValue::compare_and_swap`).
-    #[serde(default)]
-    nonce: String,
 }
 
 /// Per caller, so two senders' ids never collide; hashed, so an id's bytes
@@ -207,24 +204,29 @@ fn seen_key(caller: &str, webhook_id: &str) -> String {
 /// only a redelivery of the same body to the same mutation endpoint: the
 /// signature covers id, timestamp and body but not the path, so without
 /// the binding a captured delivery could be sent to another endpoint.
+/// Bindings are sealed: whoever can write the key-value store cannot plant
+/// one that lets a captured delivery in at another endpoint.
 fn bind(
-    kv: &dyn KeyValue,
-    entropy: &dyn Entropy,
+    store: &Sealed<'_>,
     caller: &str,
     webhook_id: &str,
     endpoint: Destination<'_>,
     raw_body: &[u8],
     now: u64,
 ) -> Result<(), AuthError> {
+    let kv = store.kv();
     let key = seen_key(caller, webhook_id);
     let body_sha256 = hex::encode(Sha256::digest(raw_body));
-    let fresh = serde_json::to_vec(&Binding {
-        endpoint: endpoint.path().to_string(),
-        body_sha256: body_sha256.clone(),
-        expires_at: now + DELIVERY_TTL_SECS,
-        nonce: nonce(entropy),
-    })
-    .expect("record serialises");
+    // Sealed bytes are unique per claim (see `KeyValue::compare_and_swap`).
+    let fresh = store.seal_json(
+        &key,
+        now,
+        &Binding {
+            endpoint: endpoint.path().to_string(),
+            body_sha256: body_sha256.clone(),
+            expires_at: now + DELIVERY_TTL_SECS,
+        },
+    );
     // Two rounds: the record may vanish between the failed claim and the read.
     for _ in 0..2 {
         if kv
@@ -236,7 +238,7 @@ fn bind(
         let Some(current) = kv.get(&key).map_err(AuthError::Storage)? else {
             continue;
         };
-        let bound = serde_json::from_slice::<Binding>(&current).ok();
+        let bound = store.open_json::<Binding>(&key, &current);
         let live = bound.as_ref().filter(|b| b.expires_at > now);
         if let Some(b) = live {
             let redelivery = matches!(endpoint, Destination::Mutation(p) if b.endpoint == p)
@@ -267,20 +269,11 @@ pub fn authenticate(
     headers: &HeaderMap,
     raw_body: &[u8],
     endpoint: Destination<'_>,
-    kv: &dyn KeyValue,
-    entropy: &dyn Entropy,
+    store: &Sealed<'_>,
     now: u64,
 ) -> Result<Caller, AuthError> {
     let (config, webhook_id) = verify(callers, headers, raw_body, now)?;
-    bind(
-        kv,
-        entropy,
-        &config.id,
-        &webhook_id,
-        endpoint,
-        raw_body,
-        now,
-    )?;
+    bind(store, &config.id, &webhook_id, endpoint, raw_body, now)?;
     Ok(Caller::from_config(
         config,
         CredentialKind::Webhook { webhook_id },
@@ -290,6 +283,22 @@ pub fn authenticate(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Entropy, KeyValue};
+    use crate::store::sealed::StateKey;
+
+    /// The check over a fixed sealing key.
+    fn authenticate(
+        callers: &[CallerConfig],
+        headers: &HeaderMap,
+        raw_body: &[u8],
+        endpoint: Destination<'_>,
+        kv: &dyn KeyValue,
+        entropy: &dyn Entropy,
+        now: u64,
+    ) -> Result<Caller, AuthError> {
+        let store = Sealed::with_key(kv, entropy, StateKey::from_material(&[7; 32], "state_key"));
+        super::authenticate(callers, headers, raw_body, endpoint, &store, now)
+    }
     use crate::api::Problem;
     use crate::config::Config;
     use crate::ports::HostError;
@@ -638,18 +647,30 @@ mod tests {
         );
         assert_eq!(auth(&w, &config, &h, b"{}"), Err(AuthError::Replayed));
 
-        // An unreadable record is ours to reclaim; one of the older shape
-        // (no binding) matches nothing until it expires.
+        // A record that does not open is ours to reclaim: garbage, or one
+        // planted in the clear (here binding msg_3 to another body), which
+        // is not believed; the binding then written is sealed.
         let key = seen_key("hook", "msg_2");
         w.kv.0.borrow_mut().insert(key, b"garbage".to_vec());
         let h = signed(&w, "msg_2", b"{}");
         assert!(auth(&w, &config, &h, b"{}").is_ok());
-        let old = format!(r#"{{"expiresAt":{},"nonce":"x"}}"#, now(&w) + 600);
+        let planted = format!(
+            r#"{{"endpoint":"tap","bodySha256":"{}","expiresAt":{}}}"#,
+            hex::encode(Sha256::digest(b"{\"other\":1}")),
+            now(&w) + 600
+        );
         w.kv.0
             .borrow_mut()
-            .insert(seen_key("hook", "msg_3"), old.into_bytes());
+            .insert(seen_key("hook", "msg_3"), planted.into_bytes());
         let h = signed(&w, "msg_3", b"{}");
-        assert_eq!(auth(&w, &config, &h, b"{}"), Err(AuthError::Replayed));
+        assert!(auth(&w, &config, &h, b"{}").is_ok());
+        assert!(w.kv.0.borrow()[&seen_key("hook", "msg_3")].starts_with(b"seal1."));
+        let other = signed(&w, "msg_3", b"{\"other\":1}");
+        assert_eq!(
+            auth(&w, &config, &other, b"{\"other\":1}"),
+            Err(AuthError::Replayed),
+            "the planted binding let nothing in"
+        );
     }
 
     /// A store whose compare-and-swap always loses and whose reads always

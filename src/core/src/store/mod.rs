@@ -2,6 +2,7 @@
 
 pub mod create_once;
 pub mod failures;
+pub mod idempotency;
 pub mod installation;
 pub mod schema;
 pub mod sealed;

@@ -170,6 +170,25 @@ impl<'a> Sealed<'a> {
     pub fn delete(&self, name: &str) -> Result<(), HostError> {
         self.kv.delete(name)
     }
+
+    /// The store itself, for records claimed by compare-and-swap on their
+    /// sealed bytes ([`Sealed::seal_json`], [`Sealed::open_json`]).
+    pub fn kv(&self) -> &'a dyn KeyValue {
+        self.kv
+    }
+
+    /// `record` as JSON, sealed for `name`: bytes unique to this write (the
+    /// nonce), so a compare-and-swap on them says who won.
+    pub fn seal_json<T: Serialize>(&self, name: &str, now: u64, record: &T) -> Vec<u8> {
+        let json = serde_json::to_vec(record).expect("records serialise");
+        seal(&self.key, self.entropy, name, now, &json)
+    }
+
+    /// The record `stored` holds, if it opens for `name` and parses.
+    pub fn open_json<T: DeserializeOwned>(&self, name: &str, stored: &[u8]) -> Option<T> {
+        let (_, record) = open(&self.key, name, stored)?;
+        serde_json::from_slice(&record).ok()
+    }
 }
 
 #[cfg(test)]

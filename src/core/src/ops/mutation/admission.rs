@@ -12,13 +12,14 @@ use serde_json::{json, Value};
 
 use super::guards::{unix, verification_required};
 use super::{Attempt, Facts, Operation, Refusal};
-use crate::api::idempotency::{self, Claim, StoredOutcome};
 use crate::api::request::{Body, Request};
 use crate::api::{input, ErrorCode, Problem, RequestId};
 use crate::auth::webhook::Destination;
 use crate::auth::{rate_limit, refusals, Caller, CredentialKind};
 use crate::config::{Config, VerificationRequirement};
 use crate::ports::Host;
+use crate::store::idempotency::{self, Claim, StoredOutcome};
+use crate::store::sealed::Sealed;
 use crate::types::{IdempotencyKey, UserRef, UserRefError};
 
 /// How admission ended.
@@ -128,7 +129,7 @@ fn admit_input<O: Operation>(
         return Err(Stop::Refused(verification_required()));
     }
 
-    match claim(req, host, raw, &attempt.caller)? {
+    match claim(req, host, config, raw, &attempt.caller)? {
         Some(Claim::Replay(outcome)) => return Err(Stop::Replay(outcome)),
         Some(Claim::Fresh(token)) => attempt.claim = Some(token),
         None => {}
@@ -156,6 +157,7 @@ fn admit_input<O: Operation>(
 fn claim(
     req: &Request,
     host: &Host<'_>,
+    config: &Config,
     raw: &[u8],
     caller: &Caller,
 ) -> Result<Option<Claim>, Stop> {
@@ -174,12 +176,12 @@ fn claim(
                 })?,
         ),
     };
-    let (kv, entropy, now) = (host.kv, host.entropy, unix(host));
+    let (store, now) = (Sealed::new(host, config), unix(host));
     let claim = match (&caller.credential, header) {
         (CredentialKind::Webhook { webhook_id }, _) => {
-            idempotency::claim_delivery(kv, entropy, now, &caller.id, webhook_id, raw)?
+            idempotency::claim_delivery(&store, now, &caller.id, webhook_id, raw)?
         }
-        (_, Some(key)) => idempotency::claim(kv, entropy, now, &caller.id, &key, raw)?,
+        (_, Some(key)) => idempotency::claim(&store, now, &caller.id, &key, raw)?,
         (_, None) => return Ok(None),
     };
     Ok(Some(claim))

@@ -26,7 +26,6 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::api::endpoints::MutatingOperation;
-use crate::api::idempotency::ClaimToken;
 use crate::api::request::Request;
 use crate::api::response::Response;
 use crate::api::{ErrorCode, Problem, RequestId};
@@ -38,6 +37,7 @@ use crate::graph::users::UserSummary;
 use crate::graph::{GraphClient, GraphError};
 use crate::notify::Notice;
 use crate::ports::Host;
+use crate::store::idempotency::ClaimToken;
 use crate::types::{Reason, Ticket, UserRef, Verification};
 
 use admission::Admission;

@@ -16,7 +16,6 @@ use http::StatusCode;
 use serde_json::{json, Value};
 
 use super::{Attempt, Made, Refusal};
-use crate::api::idempotency::{self, StoredOutcome};
 use crate::api::response::{self, Response};
 use crate::api::{ErrorCode, Problem};
 use crate::audit::{AuditEntry, Outcome, Trail};
@@ -24,6 +23,8 @@ use crate::config::{Config, NotifyConfig};
 use crate::graph::GraphClient;
 use crate::notify::{self, Notice};
 use crate::ports::Host;
+use crate::store::idempotency::{self, StoredOutcome};
+use crate::store::sealed::Sealed;
 
 /// How the attempt ended, before settlement.
 // One per request: its size does not matter.
@@ -115,7 +116,7 @@ impl Settlement<'_> {
                 user: d.user.as_ref().map(|u| json!(u)),
                 audit_id: recorded.id.clone(),
             };
-            let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
+            let _ = idempotency::complete(&self.sealed(), token, self.now(), stored);
         }
         let mut res = response::json(d.status, &d.body);
         if d.no_store {
@@ -142,7 +143,7 @@ impl Settlement<'_> {
         }
         if let Some(token) = attempt.claim {
             if retryable {
-                let _ = idempotency::release(self.host.kv, token);
+                let _ = idempotency::release(&self.sealed(), token);
             } else {
                 let stored = StoredOutcome {
                     status: p.code.status().as_u16(),
@@ -151,7 +152,7 @@ impl Settlement<'_> {
                     user: r.user.as_ref().map(|u| json!(u)),
                     audit_id: audit_id.clone(),
                 };
-                let _ = idempotency::complete(self.host.kv, token, self.now(), stored);
+                let _ = idempotency::complete(&self.sealed(), token, self.now(), stored);
             }
         }
         p
@@ -208,6 +209,11 @@ impl Settlement<'_> {
 
     fn now(&self) -> u64 {
         super::guards::unix(self.host)
+    }
+
+    /// The idempotency records' store: sealed like every record acted on.
+    fn sealed(&self) -> Sealed<'_> {
+        Sealed::new(self.host, self.config)
     }
 }
 

@@ -9,12 +9,17 @@
 //! Only deterministic outcomes (below 500) are stored; a 5xx releases the
 //! claim so that a retry does the work again (a `partial_reset` retry
 //! finishes the job, a throttled create is attempted again).
+//!
+//! Records are sealed ([`Sealed`]): whoever can write the key-value store
+//! cannot plant an outcome a retry would be answered with, nor read one
+//! (a record that does not open is treated as absent and claimed over).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{ErrorCode, Problem};
-use crate::ports::{nonce, Entropy, HostError, KeyValue};
+use super::sealed::Sealed;
+use crate::api::{ErrorCode, Problem};
+use crate::ports::HostError;
 use crate::types::IdempotencyKey;
 
 pub const HEADER: &str = "idempotency-key";
@@ -55,10 +60,6 @@ enum Record {
     InFlight {
         body_sha256: String,
         claimed_at: u64,
-        /// Makes each claim's bytes unique, so a store that cannot report a
-        /// compare-and-swap outcome reliably can be read back (`KeyValue`).
-        #[serde(default)]
-        nonce: String,
     },
     #[serde(rename_all = "camelCase")]
     Done {
@@ -116,52 +117,48 @@ fn store_error(e: HostError) -> Problem {
 
 /// Claims `key` for this caller and body, or says what to answer instead.
 pub fn claim(
-    kv: &dyn KeyValue,
-    entropy: &dyn Entropy,
+    store: &Sealed<'_>,
     now: u64,
     caller: &str,
     key: &IdempotencyKey,
     body: &[u8],
 ) -> Result<Claim, Problem> {
-    claim_at(
-        kv,
-        entropy,
-        now,
-        store_key(caller, key),
-        body,
-        RECORD_TTL_SECS,
-    )
+    claim_at(store, now, store_key(caller, key), body, RECORD_TTL_SECS)
 }
 
 /// Claims a webhook delivery: its `webhook-id` is its idempotency key
 /// (API.md "Callers"), kept as long as the delivery's binding.
 pub fn claim_delivery(
-    kv: &dyn KeyValue,
-    entropy: &dyn Entropy,
+    store: &Sealed<'_>,
     now: u64,
     caller: &str,
     webhook_id: &str,
     body: &[u8],
 ) -> Result<Claim, Problem> {
     let key = delivery_key(caller, webhook_id);
-    claim_at(kv, entropy, now, key, body, DELIVERY_TTL_SECS)
+    claim_at(store, now, key, body, DELIVERY_TTL_SECS)
 }
 
 fn claim_at(
-    kv: &dyn KeyValue,
-    entropy: &dyn Entropy,
+    store: &Sealed<'_>,
     now: u64,
     skey: String,
     body: &[u8],
     ttl: u64,
 ) -> Result<Claim, Problem> {
+    let kv = store.kv();
     let digest = body_digest(body);
-    let fresh = serde_json::to_vec(&Record::InFlight {
-        body_sha256: digest.clone(),
-        claimed_at: now,
-        nonce: nonce(entropy),
-    })
-    .expect("record serialises");
+    // Sealing makes the bytes unique to this claim (its random nonce), so
+    // a store that cannot report a compare-and-swap outcome reliably can
+    // be read back (`KeyValue`).
+    let fresh = store.seal_json(
+        &skey,
+        now,
+        &Record::InFlight {
+            body_sha256: digest.clone(),
+            claimed_at: now,
+        },
+    );
 
     // Two rounds are enough: absent -> claim, or expired/stale -> take over.
     for _ in 0..2 {
@@ -178,9 +175,9 @@ fn claim_at(
         let Some(current) = kv.get(&skey).map_err(store_error)? else {
             continue; // released in between: try to claim again
         };
-        let record: Option<Record> = serde_json::from_slice(&current).ok();
+        let record: Option<Record> = store.open_json(&skey, &current);
         let take_over = match &record {
-            None => true, // unreadable: treat as absent
+            None => true, // unreadable or not ours: treat as absent
             Some(Record::Done { expires_at, .. }) => *expires_at <= now,
             Some(Record::InFlight { claimed_at, .. }) => now >= claimed_at + STALE_CLAIM_SECS,
         };
@@ -223,30 +220,37 @@ fn claim_at(
 
 /// Stores the outcome for retries (status below 500), or releases the claim.
 pub fn complete(
-    kv: &dyn KeyValue,
+    store: &Sealed<'_>,
     token: ClaimToken,
     now: u64,
     outcome: StoredOutcome,
 ) -> Result<(), HostError> {
     if outcome.status >= 500 {
-        return release(kv, token);
+        return release(store, token);
     }
-    let Ok(Record::InFlight { body_sha256, .. }) = serde_json::from_slice(&token.claimed) else {
+    let Some(Record::InFlight { body_sha256, .. }) = store.open_json(&token.key, &token.claimed)
+    else {
         return Ok(());
     };
-    let done = serde_json::to_vec(&Record::Done {
-        body_sha256,
-        outcome,
-        expires_at: now + token.ttl,
-    })
-    .expect("record serialises");
+    let done = store.seal_json(
+        &token.key,
+        now,
+        &Record::Done {
+            body_sha256,
+            outcome,
+            expires_at: now + token.ttl,
+        },
+    );
     // If another instance took a stale claim over, its outcome wins.
-    kv.compare_and_swap(&token.key, Some(&token.claimed), &done)?;
+    store
+        .kv()
+        .compare_and_swap(&token.key, Some(&token.claimed), &done)?;
     Ok(())
 }
 
 /// Gives the key back so a retry does the work again.
-pub fn release(kv: &dyn KeyValue, token: ClaimToken) -> Result<(), HostError> {
+pub fn release(store: &Sealed<'_>, token: ClaimToken) -> Result<(), HostError> {
+    let kv = store.kv();
     if kv.get(&token.key)?.as_deref() == Some(token.claimed.as_slice()) {
         kv.delete(&token.key)?;
     }
@@ -256,8 +260,72 @@ pub fn release(kv: &dyn KeyValue, token: ClaimToken) -> Result<(), HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ports::{Entropy, KeyValue};
+    use crate::store::sealed::StateKey;
     use crate::testing::{CountingEntropy, MemoryKv};
     use serde_json::json;
+
+    fn store<'a>(kv: &'a dyn KeyValue, entropy: &'a dyn Entropy) -> Sealed<'a> {
+        Sealed::with_key(kv, entropy, StateKey::from_material(&[7; 32], "state_key"))
+    }
+
+    // The records' functions over a fixed sealing key.
+    fn claim(
+        kv: &dyn KeyValue,
+        entropy: &dyn Entropy,
+        now: u64,
+        caller: &str,
+        key: &IdempotencyKey,
+        body: &[u8],
+    ) -> Result<Claim, Problem> {
+        super::claim(&store(kv, entropy), now, caller, key, body)
+    }
+
+    fn complete(
+        kv: &dyn KeyValue,
+        token: ClaimToken,
+        now: u64,
+        o: StoredOutcome,
+    ) -> Result<(), HostError> {
+        super::complete(&store(kv, &CountingEntropy::default()), token, now, o)
+    }
+
+    /// What the store holds is sealed: no body digest, no outcome, no user
+    /// in the clear, and a record planted in the clear is not believed.
+    #[test]
+    fn records_are_sealed_and_a_planted_one_is_claimed_over() {
+        let kv = MemoryKv::default();
+        let e = CountingEntropy::default();
+        let Claim::Fresh(token) = claim(&kv, &e, 100, "sn", &key("k1"), b"{}").unwrap() else {
+            panic!()
+        };
+        complete(&kv, token, 101, outcome(201)).unwrap();
+        for (name, value) in kv.0.borrow().iter() {
+            assert!(value.starts_with(b"seal1."), "{name}");
+            assert!(
+                !String::from_utf8_lossy(value).contains("methodId"),
+                "{name}"
+            );
+        }
+        // Someone with write access plants a plaintext outcome for k2.
+        let planted = serde_json::to_vec(&Record::Done {
+            body_sha256: body_digest(b"{}"),
+            outcome: StoredOutcome {
+                status: 201,
+                body: json!({ "forged": true }),
+                code: None,
+                user: None,
+                audit_id: None,
+            },
+            expires_at: u64::MAX,
+        })
+        .unwrap();
+        kv.set(&store_key("sn", &key("k2")), &planted).unwrap();
+        assert!(matches!(
+            claim(&kv, &e, 102, "sn", &key("k2"), b"{}").unwrap(),
+            Claim::Fresh(_)
+        ));
+    }
 
     fn key(s: &str) -> IdempotencyKey {
         IdempotencyKey::parse(s).unwrap()
