@@ -219,6 +219,11 @@ fn main() {
             )],
         );
         ready.push(stack.spin.ready_after());
+        // Twenty failures reports and diagnoses in a few seconds would meet
+        // the reports throttle (5 per 10 s) and time its Retry-After.
+        stack.sim.reseed(|f| {
+            f["throttle"] = json!({ "reportsMaxRequests": 100000, "reportsWindowSeconds": 1 });
+        });
         let client = stack.spin.client();
         // The app token, cached for every component from here on.
         assert_eq!(client.get("/readyz").status, 200);

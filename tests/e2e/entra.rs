@@ -261,3 +261,49 @@ fn a_delegated_token_names_its_operator_in_the_audit_trail_and_the_notice() {
     let text = mails[0]["message"]["body"]["content"].as_str().unwrap();
     assert!(text.contains("Done by: agent.smith@contoso.com"), "{text}");
 }
+
+#[test]
+fn a_named_client_is_its_configured_caller_and_the_name_grants_nothing() {
+    // The demo callers, plus a name for the connector's client application.
+    let mut callers: Value = serde_json::from_str(
+        &mfa_tests::demo_variables("http://unused")
+            .into_iter()
+            .find(|(k, _)| k == "callers")
+            .unwrap()
+            .1,
+    )
+    .unwrap();
+    callers
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "id": "servicenow-oauth", "entraAppId": CLIENT.to_uppercase() }));
+    let callers = callers.to_string();
+    let (sim, app) = entra_stack(&[("callers", Some(&callers))]);
+    let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"] }));
+    let r = tap(&app, &token, "bob@contoso.com");
+    assert_eq!(r.status, 201, "{}", r.body);
+    let records = get(&app, &token, "/v1/audit?caller=servicenow-oauth").json();
+    assert_eq!(
+        records["records"][0]["caller"], "servicenow-oauth",
+        "{records}"
+    );
+    assert_eq!(records["records"][0]["operation"], "tap");
+    // The name is not a grant: without the Diagnose role, no diagnose.
+    let r = get(&app, &token, "/v1/diagnose?user=bob@contoso.com");
+    assert_eq!(r.json()["code"], "insufficient_scope", "{}", r.body);
+    // Another client is still `entra:<appid>`.
+    let other = "0dd0dd00-0000-4000-8000-0000000000b2";
+    let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"], "appId": other }));
+    assert_eq!(tap(&app, &token, "carol@contoso.com").status, 201);
+    let records = get(&app, &token, "/v1/audit?ticket=INC-ENTRA").json();
+    let callers: Vec<&str> = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["caller"].as_str())
+        .collect();
+    assert_eq!(
+        callers,
+        [format!("entra:{other}").as_str(), "servicenow-oauth"]
+    );
+}

@@ -13,7 +13,6 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-
 use crate::api::endpoints::MutatingOperation;
 use crate::api::{ErrorCode, Problem};
 use crate::ports::Variables;
@@ -210,6 +209,11 @@ pub struct CallerConfig {
     pub key_sha256: Option<Secret<[u8; 32]>>,
     /// Decoded `whsec_` secret for Standard Webhooks signatures.
     pub webhook_secret: Option<Secret<Vec<u8>>>,
+    /// An Entra ID client (application id, lower case) whose tokens this
+    /// entry names: its callers are `id` rather than `entra:<appid>`. Their
+    /// scopes still come from the token's app roles, never from `scopes`.
+    pub entra_app_id: Option<String>,
+    /// What the key or webhook secret may do.
     pub scopes: BTreeSet<Scope>,
 }
 
@@ -553,7 +557,8 @@ struct RawCaller {
     id: String,
     key_sha256: Option<String>,
     webhook_secret: Option<String>,
-    scopes: Vec<String>,
+    entra_app_id: Option<String>,
+    scopes: Option<Vec<String>>,
 }
 
 fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
@@ -610,11 +615,38 @@ fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
                 Ok(Secret::new(bytes))
             })
             .transpose()?;
-        if key_sha256.is_none() && webhook_secret.is_none() {
-            return Err(at("needs keySha256 or webhookSecret"));
+        let entra_app_id = c
+            .entra_app_id
+            .map(|app| {
+                let app = app.to_ascii_lowercase();
+                if !crate::types::is_guid(&app) {
+                    return Err(at("entraAppId is not an application id (a GUID)"));
+                }
+                match callers
+                    .iter()
+                    .position(|o: &CallerConfig| o.entra_app_id.as_ref() == Some(&app))
+                {
+                    Some(j) => Err(at(&format!("entraAppId is the same as callers[{j}]'s"))),
+                    None => Ok(app),
+                }
+            })
+            .transpose()?;
+        let has_secret = key_sha256.is_some() || webhook_secret.is_some();
+        if !has_secret && entra_app_id.is_none() {
+            return Err(at("needs keySha256, webhookSecret or entraAppId"));
         }
+        // A token's scopes are its app roles; scopes on a name-only entry
+        // would read as a grant that is never made.
+        let raw_scopes = match (c.scopes, has_secret) {
+            (Some(s), true) => s,
+            (None, true) => return Err(at("needs scopes")),
+            (Some(s), false) if !s.is_empty() => return Err(at(
+                "scopes apply to keys and webhook secrets; an Entra app's scopes are its app roles",
+            )),
+            (_, false) => Vec::new(),
+        };
         let mut scopes = BTreeSet::new();
-        for s in &c.scopes {
+        for s in &raw_scopes {
             let scope = s
                 .parse::<Scope>()
                 .map_err(|_| at("scopes has an unknown scope"))?;
@@ -641,6 +673,7 @@ fn parse_callers(raw: &str) -> Result<Vec<CallerConfig>, ConfigError> {
             id: c.id,
             key_sha256,
             webhook_secret,
+            entra_app_id,
             scopes,
         });
     }
@@ -747,6 +780,32 @@ mod tests {
     }
 
     #[test]
+    fn an_entra_app_id_entry_names_a_client_and_may_share_a_keyed_entry() {
+        let c = Config::load(&vars(&[(
+            "callers",
+            r#"[{"id":"servicenow","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["tap"],"entraAppId":"AAAAAAAA-2222-4333-8444-555555555555"},
+                {"id":"runbook","entraAppId":"bbbbbbbb-2222-4333-8444-555555555555","scopes":[]}]"#,
+        )]))
+        .unwrap();
+        assert_eq!(
+            c.callers[0].entra_app_id.as_deref(),
+            Some("aaaaaaaa-2222-4333-8444-555555555555")
+        );
+        assert_eq!(c.callers[0].scopes, [Scope::Tap].into());
+        assert!(c.callers[1].key_sha256.is_none() && c.callers[1].scopes.is_empty());
+        let err = |callers: &str| {
+            Config::load(&vars(&[("callers", callers)]))
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(err(
+            r#"[{"id":"x","entraAppId":"aaaaaaaa-2222-4333-8444-555555555555","scopes":["tap"]}]"#
+        )
+        .contains("app roles"));
+        assert!(err(r#"[{"id":"x"}]"#).contains("needs keySha256, webhookSecret or entraAppId"));
+    }
+
+    #[test]
     fn every_required_variable_is_reported_missing_by_name() {
         for v in Variable::ALL.into_iter().filter(|v| v.is_required()) {
             let mut m = vars(&[]);
@@ -777,6 +836,19 @@ mod tests {
                 r#"[{"id":"x","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["SECRETVALUE"]}]"#,
             ),
             ("callers", "[]"),
+            ("callers", r#"[{"id":"x","entraAppId":"SECRETVALUE"}]"#),
+            (
+                "callers",
+                r#"[{"id":"x","entraAppId":"11111111-2222-4333-8444-555555555555","scopes":["SECRETVALUE"]}]"#,
+            ),
+            (
+                "callers",
+                r#"[{"id":"x","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}]"#,
+            ),
+            (
+                "callers",
+                r#"[{"id":"x","entraAppId":"11111111-2222-4333-8444-555555555555"},{"id":"y","entraAppId":"11111111-2222-4333-8444-555555555555"}]"#,
+            ),
             // Objects given as arrays of their fields (serde's derive alone
             // reads those).
             (
@@ -1017,7 +1089,10 @@ mod tests {
         ] {
             let e = Config::load(&vars(&[("ticket_pattern", p)])).unwrap_err();
             assert_eq!(e.variable(), Variable::TicketPattern);
-            assert!(e.to_string().contains("Unicode character classes"), "{p}: {e}");
+            assert!(
+                e.to_string().contains("Unicode character classes"),
+                "{p}: {e}"
+            );
         }
         let c = Config::load(&vars(&[("ticket_pattern", r"(?i)k\d{3}\w\b\s?")])).unwrap();
         let p = c.ticket_pattern.unwrap();

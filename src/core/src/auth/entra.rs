@@ -26,8 +26,12 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{Caller, CredentialKind};
-use crate::config::Config;
+use crate::config::{CallerConfig, Config};
 use crate::types::Scope;
+
+/// An unnamed app-only caller's id: `entra:<appid>`. Configured ids cannot
+/// contain `:`, so no key caller can pose as one.
+pub const ENTRA_PREFIX: &str = "entra:";
 
 /// Clock skew allowed on `exp` and `nbf`.
 pub const SKEW_SECS: u64 = 300;
@@ -309,11 +313,31 @@ pub fn verify(
         oid: c.oid.clone(),
     });
     Ok(Caller {
-        id: format!("entra:{client}"),
+        id: format!("{ENTRA_PREFIX}{client}"),
         scopes: scopes(&c.roles),
         credential: CredentialKind::EntraToken,
         operator,
     })
+}
+
+/// The caller under its configured name (`callers[].entraAppId`), so the
+/// audit trail and limits read `servicenow` rather than a GUID; a client
+/// no entry names stays `entra:<appid>`.
+pub fn named(caller: Caller, callers: &[CallerConfig]) -> Caller {
+    let Some(app) = caller.id.strip_prefix(ENTRA_PREFIX) else {
+        return caller;
+    };
+    match callers.iter().find(|c| {
+        c.entra_app_id
+            .as_deref()
+            .is_some_and(|a| a.eq_ignore_ascii_case(app))
+    }) {
+        Some(entry) => Caller {
+            id: entry.id.clone(),
+            ..caller
+        },
+        None => caller,
+    }
 }
 
 /// `aud` is the configured audience, or the application id it names
@@ -426,6 +450,28 @@ mod tests {
             check(&sign(CURRENT, &header(), &all)).unwrap().scopes,
             Scope::ALL.into()
         );
+    }
+
+    #[test]
+    fn a_configured_entra_app_id_names_the_caller_but_grants_nothing() {
+        let mut vars = World::configured().vars;
+        let callers = r#"[{"id":"key","keySha256":"5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8","scopes":["privileged"]},
+            {"id":"servicenow","entraAppId":"11111111-2222-4333-8444-555555555555"}]"#;
+        vars.insert("callers".into(), callers.into());
+        let named_config = Config::load(&vars).unwrap();
+        let caller = check(&sign(CURRENT, &header(), &claims())).unwrap();
+        let caller = named(caller, &named_config.callers);
+        assert_eq!(caller.id, "servicenow");
+        // The roles still decide: Tap and Audit.Read, not the key's privileged.
+        assert_eq!(caller.scopes, [Scope::Tap, Scope::AuditRead].into());
+        assert_eq!(caller.credential, CredentialKind::EntraToken);
+        let mut other = claims();
+        other["appid"] = json!("99999999-2222-4333-8444-555555555555");
+        let unnamed = named(
+            check(&sign(CURRENT, &header(), &other)).unwrap(),
+            &named_config.callers,
+        );
+        assert_eq!(unnamed.id, "entra:99999999-2222-4333-8444-555555555555");
     }
 
     #[test]

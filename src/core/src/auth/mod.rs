@@ -166,7 +166,8 @@ async fn entra_caller(config: &Config, token: &str, host: &Host<'_>) -> Result<C
             signing_keys::KeysError::Unavailable(why) => AuthError::KeysUnavailable(why),
         })?;
     let now = crate::types::unix_secs(host.clock.now());
-    entra::verify(&unverified, &key, config, audience, now).map_err(invalid)
+    let caller = entra::verify(&unverified, &key, config, audience, now).map_err(invalid)?;
+    Ok(entra::named(caller, &config.callers))
 }
 
 /// The index of the (last) matching candidate, chosen without branching on
