@@ -10,6 +10,15 @@ use crate::stack;
 
 const AUDIENCE: &str = "api://mfa-recovery";
 const CLIENT: &str = "5c0ffee0-0000-4000-8000-00000000a991";
+const ROLES: [&str; 7] = [
+    "Tap",
+    "Reset",
+    "Phone",
+    "Failures.Read",
+    "Diagnose",
+    "Audit.Read",
+    "Privileged",
+];
 const NOTIFY: &str = r#"{"sender":"mfa-notify@contoso.com","recipients":["user"]}"#;
 
 fn entra_stack(extra: &[(&str, Option<&str>)]) -> (Sim, Spin) {
@@ -294,7 +303,8 @@ fn a_named_client_is_its_configured_caller_and_the_name_grants_nothing() {
     // Another client is still `entra:<appid>`.
     let other = "0dd0dd00-0000-4000-8000-0000000000b2";
     let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"], "appId": other }));
-    assert_eq!(tap(&app, &token, "carol@contoso.com").status, 201);
+    let r = tap(&app, &token, "alice@contoso.com");
+    assert_eq!(r.status, 201, "{}", r.body);
     let records = get(&app, &token, "/v1/audit?ticket=INC-ENTRA").json();
     let callers: Vec<&str> = records["records"]
         .as_array()
@@ -305,5 +315,147 @@ fn a_named_client_is_its_configured_caller_and_the_name_grants_nothing() {
     assert_eq!(
         callers,
         [format!("entra:{other}").as_str(), "servicenow-oauth"]
+    );
+}
+
+/// Every operation a runbook or connector needs, called with nothing but a
+/// token: with its own app role it succeeds (and the tenant shows it), with
+/// every other role it is `403 insufficient_scope`.
+#[test]
+fn every_operation_takes_a_token_alone_and_each_role_opens_only_its_own() {
+    let (sim, app) = entra_stack(&[]);
+    let all_but = |role: &str| {
+        let roles: Vec<&str> = ROLES.iter().copied().filter(|r| *r != role).collect();
+        sim.token(json!({ "roles": roles }))
+    };
+    let send = |token: &str, method: &str, path: &str, body: Option<Value>| {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("authorization", auth.as_str())];
+        if body.is_some() {
+            headers.push(("content-type", "application/json"));
+        }
+        app.client().send(
+            method,
+            path,
+            &headers,
+            body.map(|b| b.to_string().into_bytes()),
+        )
+    };
+    let ticket = |body: Value| {
+        let mut b = body;
+        b["ticket"] = json!("INC-ENTRA-ALL");
+        Some(b)
+    };
+    let cases: Vec<(&str, &str, &str, Option<Value>, u16)> = vec![
+        (
+            "Tap",
+            "POST",
+            "/v1/tap",
+            ticket(json!({ "user": "bob@contoso.com" })),
+            201,
+        ),
+        (
+            "Reset",
+            "POST",
+            "/v1/reset",
+            ticket(json!({ "user": "alice@contoso.com" })),
+            200,
+        ),
+        (
+            "Phone",
+            "POST",
+            "/v1/phone",
+            ticket(json!({ "user": "carol@contoso.com", "phoneNumber": "+1 206 555 1234" })),
+            201,
+        ),
+        ("Failures.Read", "GET", "/v1/failures?since=P7D", None, 200),
+        (
+            "Failures.Read",
+            "POST",
+            "/v1/failures/refresh",
+            Some(json!({})),
+            200,
+        ),
+        (
+            "Diagnose",
+            "GET",
+            "/v1/diagnose?user=bob@contoso.com",
+            None,
+            200,
+        ),
+        ("Audit.Read", "GET", "/v1/audit", None, 200),
+        ("Audit.Read", "GET", "/v1/audit/verify", None, 200),
+        ("Audit.Read", "GET", "/v1/audit/head", None, 200),
+    ];
+    for (role, method, path, body, ok) in cases {
+        let r = send(&all_but(role), method, path, body.clone());
+        assert_eq!(
+            (r.status, r.json()["code"].clone()),
+            (403, json!("insufficient_scope")),
+            "{path} without {role}: {}",
+            r.body
+        );
+        let r = send(&sim.token(json!({ "roles": [role] })), method, path, body);
+        assert_eq!(r.status, ok, "{path} with {role}: {}", r.body);
+    }
+    // What the tenant holds after the three mutations.
+    let id = |upn: &str| {
+        sim.state()["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["userPrincipalName"] == upn)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(holds_a_pass(&sim, &id("bob@contoso.com")));
+    let alice: Vec<Value> = crate::common::methods_of(&sim, &id("alice@contoso.com"));
+    assert!(
+        alice
+            .iter()
+            .all(|m| m["@odata.type"] == "#microsoft.graph.passwordAuthenticationMethod"),
+        "{alice:?}"
+    );
+    assert!(crate::common::methods_of(&sim, &id("carol@contoso.com"))
+        .iter()
+        .any(|m| m["phoneNumber"] == "+1 2065551234"));
+    // /readyz shows its permissions part to the token holding Audit.Read.
+    let r = send(
+        &sim.token(json!({ "roles": ["Audit.Read"] })),
+        "GET",
+        "/readyz",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json().get("permissions").is_some(), "{}", r.body);
+    // The audit trail names the token's client for each mutation.
+    let records = send(
+        &sim.token(json!({ "roles": ["Audit.Read"] })),
+        "GET",
+        "/v1/audit?ticket=INC-ENTRA-ALL",
+        None,
+    )
+    .json();
+    let ops: Vec<(&str, &str)> = records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["operation"].as_str().unwrap(),
+                r["caller"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let caller = format!("entra:{CLIENT}");
+    assert_eq!(
+        ops,
+        [
+            ("phone", caller.as_str()),
+            ("reset", caller.as_str()),
+            ("tap", caller.as_str())
+        ]
     );
 }
