@@ -1,7 +1,7 @@
 //! `GET /healthz`, `GET /readyz`, routing edges and state that survives a
 //! restart, all through real `spin up`.
 
-use mfa_tests::{demo_app, demo_fixture, Sim, Spin};
+use mfa_tests::{demo, demo_app, demo_fixture, Sim, Spin};
 use serde_json::json;
 
 use crate::{common, options, stack};
@@ -184,6 +184,29 @@ fn readyz_gets_a_token_through_spin_outbound_http_once() {
         format!("/{}/oauth2/v2.0/token", demo_app().tenant_id)
     );
     assert_eq!(t["status"], 200);
+}
+
+/// Some tenants answer `expires_in` as a string (`"3599"`, graph-sim quirk
+/// `tokenExpiresInAsString`): the token is as good, and cached as long.
+#[test]
+fn a_token_whose_lifetime_is_a_string_is_used_and_cached() {
+    let (sim, app) = stack(&[]);
+    sim.quirks(serde_json::json!({ "tokenExpiresInAsString": true }));
+    let r = common::post(
+        &app,
+        "/v1/tap",
+        demo::helpdesk_key(),
+        &serde_json::json!({ "user": "bob@contoso.com", "ticket": "INC0000042" }),
+        &[],
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(common::readyz(&app)["graph"]["cached"], true);
+    let tokens = sim
+        .requests()
+        .iter()
+        .filter(|r| r["kind"] == "token")
+        .count();
+    assert_eq!(tokens, 1);
 }
 
 #[test]

@@ -217,10 +217,16 @@ pub fn issue_token(
             expires_at: now + time::Duration::seconds(app.token_lifetime_seconds),
         },
     );
+    // Quirk: some tenants answer the lifetimes as strings (`Quirks::token_expires_in_as_string`).
+    let lifetime = if st.quirks.token_expires_in_as_string {
+        json!(app.token_lifetime_seconds.to_string())
+    } else {
+        json!(app.token_lifetime_seconds)
+    };
     Ok(json!({
         "token_type": "Bearer",
-        "expires_in": app.token_lifetime_seconds,
-        "ext_expires_in": app.token_lifetime_seconds,
+        "expires_in": lifetime,
+        "ext_expires_in": lifetime,
         "access_token": token,
     }))
 }

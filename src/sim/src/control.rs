@@ -112,7 +112,12 @@ pub fn handle(
             let Some(o) = v.as_object() else {
                 return bad("quirks: expected a JSON object");
             };
-            const KEYS: [&str; 3] = ["membershipPageSize", "rolePageSize", "replicationLagReads"];
+            const KEYS: [&str; 4] = [
+                "membershipPageSize",
+                "rolePageSize",
+                "replicationLagReads",
+                "tokenExpiresInAsString",
+            ];
             if let Some(k) = o.keys().find(|k| !KEYS.contains(&k.as_str())) {
                 return bad(format!(
                     "quirks: unknown key '{k}' (allowed: {})",

@@ -403,7 +403,8 @@ fn opt_page_size(v: Option<&Value>, key: &str, ctx: &str) -> Result<Option<usize
     }
 }
 
-/// `membershipPageSize`, `rolePageSize`, `replicationLagReads` from the tenant block.
+/// `membershipPageSize`, `rolePageSize`, `replicationLagReads`, `tokenExpiresInAsString`
+/// from the tenant block.
 pub fn quirks_from(o: &Map<String, Value>, ctx: &str) -> Result<Quirks> {
     let lag = match o.get("replicationLagReads") {
         None | Some(Value::Null) => 0,
@@ -421,6 +422,11 @@ pub fn quirks_from(o: &Map<String, Value>, ctx: &str) -> Result<Quirks> {
         )?,
         role_page_size: opt_page_size(o.get("rolePageSize"), "rolePageSize", ctx)?,
         replication_lag_reads: lag,
+        token_expires_in_as_string: match o.get("tokenExpiresInAsString") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => bail!("{ctx}: 'tokenExpiresInAsString' must be true or false"),
+        },
     })
 }
 
@@ -555,6 +561,7 @@ pub fn build_state(doc: &Value, base_url: &str) -> Result<State> {
             "membershipPageSize",
             "rolePageSize",
             "replicationLagReads",
+            "tokenExpiresInAsString",
         ],
         "tenant",
     )?;

@@ -41,6 +41,12 @@ pub struct Quirks {
     /// and the "might have replication delays … recently created, updated, or deleted" notes
     /// on https://learn.microsoft.com/graph/api/user-list and …/group-list).
     pub replication_lag_reads: u32,
+    /// The token endpoint answers `expires_in` and `ext_expires_in` as JSON strings
+    /// (`"3599"`), as the v1 endpoint documents and tenants have been seen to answer on
+    /// v2.0 too (https://github.com/MicrosoftDocs/azure-docs/issues/54997: "/{tenant}/oauth2/v2.0/token,
+    /// I get expires_in as string"; client libraries parse both for that reason, e.g.
+    /// https://github.com/openid/AppAuth-iOS/pull/228, https://github.com/freizl/hoauth2/pull/97).
+    pub token_expires_in_as_string: bool,
 }
 
 impl Quirks {
@@ -49,6 +55,7 @@ impl Quirks {
             "membershipPageSize": self.membership_page_size,
             "rolePageSize": self.role_page_size,
             "replicationLagReads": self.replication_lag_reads,
+            "tokenExpiresInAsString": self.token_expires_in_as_string,
         })
     }
 }

@@ -42,8 +42,33 @@ struct CachedToken {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    #[serde(deserialize_with = "lifetime_secs")]
     expires_in: u64,
     token_type: String,
+}
+
+/// Longest lifetime believed: Entra's tokens live 60-90 minutes, and a
+/// garbled huge `expires_in` must neither overflow nor pin a token for ever.
+const MAX_LIFETIME_SECS: u64 = 24 * 3600;
+
+/// `expires_in` as RFC 6749 §5.1 has it, a number, or as some tenants
+/// answer even on the v2.0 endpoint, a string of digits (`"3599"`,
+/// MicrosoftDocs/azure-docs#54997).
+fn lifetime_secs<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Lifetime {
+        Number(u64),
+        Text(String),
+    }
+    let secs = match Lifetime::deserialize(d)? {
+        Lifetime::Number(n) => n,
+        Lifetime::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom("expires_in is not a number of seconds"))?,
+    };
+    Ok(secs.min(MAX_LIFETIME_SECS))
 }
 
 #[derive(Deserialize)]
@@ -286,6 +311,34 @@ mod tests {
         let t = block_on(app_token(&config, &w.host(), DEFAULT_BUDGET)).unwrap();
         assert_eq!(t.access_token.expose(), "tok-2");
         assert_eq!(w.transport.sent().len(), 2);
+    }
+
+    #[test]
+    fn a_lifetime_is_a_number_or_a_string_of_digits_and_at_most_a_day() {
+        let expires = |body: &str| {
+            let w = world();
+            let config = Config::load(&w.vars).unwrap();
+            w.transport.push(200, body);
+            block_on(app_token(&config, &w.host(), DEFAULT_BUDGET))
+                .map(|t| t.expires_at - crate::types::unix_secs(crate::ports::Clock::now(&w.clock)))
+        };
+        let body =
+            |e: &str| format!(r#"{{"token_type":"Bearer","expires_in":{e},"access_token":"t"}}"#);
+        assert_eq!(expires(&body("3599")).unwrap(), 3599);
+        assert_eq!(expires(&body(r#""3599""#)).unwrap(), 3599);
+        assert_eq!(
+            expires(&body(&u64::MAX.to_string())).unwrap(),
+            MAX_LIFETIME_SECS
+        );
+        for bad in [r#""soon""#, "-1", "null", r#""""#] {
+            assert!(
+                matches!(
+                    expires(&body(bad)),
+                    Err(GraphError::TokenMalformed { status: 200 })
+                ),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -115,7 +115,7 @@ fn quirks_come_from_the_fixture_and_reset_restores_them() {
     let q = s.control("GET", "/_sim/quirks", None);
     assert_eq!(
         q.body,
-        json!({"membershipPageSize": 2, "rolePageSize": null, "replicationLagReads": 1})
+        json!({"membershipPageSize": 2, "rolePageSize": null, "replicationLagReads": 1, "tokenExpiresInAsString": false})
     );
     let r = s.get(&format!("/v1.0/users/{GRACE}/transitiveMemberOf?$top=999"));
     assert_eq!(items(&r).len(), 2);
@@ -128,13 +128,14 @@ fn quirks_come_from_the_fixture_and_reset_restores_them() {
     );
     assert_eq!(
         r.body,
-        json!({"membershipPageSize": null, "rolePageSize": 3, "replicationLagReads": 1})
+        json!({"membershipPageSize": null, "rolePageSize": 3, "replicationLagReads": 1, "tokenExpiresInAsString": false})
     );
     assert_eq!(s.state()["quirks"], r.body);
     for bad in [
         json!({"membershipPageSize": 0}),
         json!({"rolePageSize": "2"}),
         json!({"replicationLagReads": -1}),
+        json!({"tokenExpiresInAsString": "yes"}),
         json!({"pageSize": 1}),
         json!([1]),
     ] {
@@ -147,7 +148,7 @@ fn quirks_come_from_the_fixture_and_reset_restores_them() {
     s.control("POST", "/_sim/reset", None);
     assert_eq!(
         s.control("GET", "/_sim/quirks", None).body,
-        json!({"membershipPageSize": 2, "rolePageSize": null, "replicationLagReads": 1})
+        json!({"membershipPageSize": 2, "rolePageSize": null, "replicationLagReads": 1, "tokenExpiresInAsString": false})
     );
     // A fixture with a bad value is refused.
     let mut bad = Sim::demo_fixture();

@@ -172,3 +172,37 @@ fn changing_an_apps_permissions_affects_later_tokens() {
         Sim::demo_fixture()["apps"][0]["permissions"]
     );
 }
+
+/// Quirk `tokenExpiresInAsString`: the lifetimes come as JSON strings, as some tenants
+/// answer (MicrosoftDocs/azure-docs#54997); the token itself is the same.
+#[test]
+fn the_string_lifetime_quirk_answers_expires_in_as_a_string() {
+    let s = Sim::start();
+    let ask = || {
+        s.token_request(
+            TENANT_ID,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", CLIENT_ID),
+                ("client_secret", CLIENT_SECRET),
+                ("scope", "https://graph.microsoft.com/.default"),
+            ],
+        )
+    };
+    let r = ask();
+    assert_eq!(r.body["expires_in"], json!(3599));
+    let q = s.control(
+        "POST",
+        "/_sim/quirks",
+        Some(json!({"tokenExpiresInAsString": true})),
+    );
+    assert_eq!(q.body["tokenExpiresInAsString"], true);
+    let r = ask();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["expires_in"], json!("3599"));
+    assert_eq!(r.body["ext_expires_in"], json!("3599"));
+    let token = r.body["access_token"].as_str().unwrap();
+    let auth = format!("Bearer {token}");
+    let me = s.get_with("/v1.0/users?$top=1", &[("authorization", auth.as_str())]);
+    assert_eq!(me.status, 200, "{}", me.body);
+}
