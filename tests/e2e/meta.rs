@@ -137,12 +137,7 @@ fn state_survives_a_restart_on_the_same_state_dir() {
     // The cached token survived too: one token request for both runs.
     assert_eq!(a["graph"]["cached"], false);
     assert_eq!(b["graph"]["cached"], true);
-    let token_requests = sim
-        .requests()
-        .iter()
-        .filter(|r| r["kind"] == "token")
-        .count();
-    assert_eq!(token_requests, 1);
+    assert_eq!(sim.token_requests(), 1);
     assert_eq!(a["installation"]["id"].as_str().map(str::len), Some(32));
     assert_eq!(a["installation"], b["installation"], "key-value store lost");
     assert_eq!(a["schema"], b["schema"], "SQLite database lost");
@@ -201,12 +196,7 @@ fn a_token_whose_lifetime_is_a_string_is_used_and_cached() {
     );
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(common::readyz(&app)["graph"]["cached"], true);
-    let tokens = sim
-        .requests()
-        .iter()
-        .filter(|r| r["kind"] == "token")
-        .count();
-    assert_eq!(tokens, 1);
+    assert_eq!(sim.token_requests(), 1);
 }
 
 #[test]
@@ -226,13 +216,7 @@ fn readyz_reports_refused_credentials_without_the_secret() {
     );
     // Not cached: the next probe asks again.
     assert_eq!(app.client().get("/readyz").status, 502);
-    assert_eq!(
-        sim.requests()
-            .iter()
-            .filter(|r| r["kind"] == "token")
-            .count(),
-        2
-    );
+    assert_eq!(sim.token_requests(), 2);
 }
 
 #[test]

@@ -45,12 +45,7 @@ fn two_instances_share_idempotency_rate_limits_tokens_and_the_audit_chain() {
         ra["installation"], rb["installation"],
         "one installation record"
     );
-    let tokens = sim
-        .requests()
-        .iter()
-        .filter(|r| r["kind"] == "token")
-        .count();
-    assert_eq!(tokens, 1);
+    assert_eq!(sim.token_requests(), 1);
 
     // 50 concurrent deliveries of one request, split across both.
     let body = json!({ "user": "alice@contoso.com", "ticket": "INC-SCALE" });

@@ -84,6 +84,14 @@ impl Sim {
         r.json().as_array().cloned().unwrap_or_default()
     }
 
+    /// How many token requests the login endpoint answered.
+    pub fn token_requests(&self) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r["kind"] == "token")
+            .count()
+    }
+
     /// What reached Graph since the log was last cleared.
     pub fn traffic(&self) -> Traffic {
         let log = self.requests();
