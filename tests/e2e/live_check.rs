@@ -158,4 +158,8 @@ fn register_app_grants_exactly_the_permissions_of_the_applications_table() {
         assert!(text.contains(p), "{p} in:\n{text}");
     }
     assert!(!text.contains("UserAuthMethod-TAP.ReadWrite.All"), "{text}");
+    // Tokens: v2.0 (the issuer national clouds need), and only for those
+    // assigned an app role.
+    assert!(text.contains("--set api.requestedAccessTokenVersion=2"), "{text}");
+    assert!(text.contains("--set appRoleAssignmentRequired=true"), "{text}");
 }
