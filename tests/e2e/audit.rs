@@ -385,3 +385,61 @@ fn a_long_verify_resumes_with_its_cursor_and_bad_queries_are_refused() {
     assert_eq!(r.status, 403);
     assert_eq!(r.json()["code"], "insufficient_scope");
 }
+
+/// Rotating `audit_key`: the new key chains from the rotation on, and the
+/// records under the old one verify while it is in `audit_previous_keys`;
+/// without it `verify` fails at the first of them, and the log holds
+/// neither key.
+#[test]
+fn a_rotated_audit_key_keeps_the_old_records_verifiable() {
+    const NEW_KEY: &str = "rotated-audit-key-SECRET-0123456789abcdef";
+    let dir = tempfile::Builder::new()
+        .prefix("mfa-rotate-")
+        .tempdir()
+        .unwrap();
+    let sim = mfa_tests::Sim::start(&mfa_tests::demo_fixture());
+    let run = |vars: &[(&str, Option<&str>)]| {
+        let mut opts = crate::options(&sim.url(), vars);
+        opts.state_dir = Some(dir.path().to_path_buf());
+        Spin::start(opts).unwrap()
+    };
+    let verify = |app: &Spin| get(app, demo::reader_key(), "/v1/audit/verify").json();
+
+    let mut app = run(&[("audit_key", Some(AUDIT_KEY))]);
+    write_records(&app, 2);
+    app.stop();
+    let previous = format!(r#"["{AUDIT_KEY}"]"#);
+    let mut app = run(&[
+        ("audit_key", Some(NEW_KEY)),
+        ("audit_previous_keys", Some(&previous)),
+    ]);
+    write_records(&app, 3);
+    let r = verify(&app);
+    assert_eq!(
+        (
+            &r["ok"],
+            &r["records"],
+            &r["previousKeyRecords"],
+            &r["keyed"]
+        ),
+        (&json!(true), &json!(5), &json!(2), &json!(true)),
+        "{r}"
+    );
+    // The head is signed under the new key.
+    let head = get(&app, demo::reader_key(), "/v1/audit/head").json();
+    assert_eq!(head["seq"], 5);
+    let logs = app.logs();
+    app.stop();
+    assert!(
+        !logs.contains(AUDIT_KEY) && !logs.contains(NEW_KEY),
+        "a key in the log"
+    );
+
+    // The old key dropped: its records can no longer be checked.
+    let app = run(&[("audit_key", Some(NEW_KEY))]);
+    let r = verify(&app);
+    let ids = chain_ids(&app);
+    assert_eq!(r["ok"], false, "{r}");
+    assert_eq!(r["firstBadAuditId"], ids[0].as_str(), "{r}");
+    assert!(!r.to_string().contains(AUDIT_KEY));
+}

@@ -160,6 +160,12 @@ fn register_app_grants_exactly_the_permissions_of_the_applications_table() {
     assert!(!text.contains("UserAuthMethod-TAP.ReadWrite.All"), "{text}");
     // Tokens: v2.0 (the issuer national clouds need), and only for those
     // assigned an app role.
-    assert!(text.contains("--set api.requestedAccessTokenVersion=2"), "{text}");
-    assert!(text.contains("--set appRoleAssignmentRequired=true"), "{text}");
+    assert!(
+        text.contains("--set api.requestedAccessTokenVersion=2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--set appRoleAssignmentRequired=true"),
+        "{text}"
+    );
 }

@@ -36,12 +36,13 @@ pub enum Variable {
     RequireVerification,
     TicketPattern,
     AuditKey,
+    AuditPreviousKeys,
     StateKey,
     EntraAudience,
 }
 
 impl Variable {
-    pub const ALL: [Variable; 17] = [
+    pub const ALL: [Variable; 18] = [
         Variable::TenantId,
         Variable::ClientId,
         Variable::ClientSecret,
@@ -57,6 +58,7 @@ impl Variable {
         Variable::RequireVerification,
         Variable::TicketPattern,
         Variable::AuditKey,
+        Variable::AuditPreviousKeys,
         Variable::StateKey,
         Variable::EntraAudience,
     ];
@@ -79,6 +81,7 @@ impl Variable {
             Variable::RequireVerification => "require_verification",
             Variable::TicketPattern => "ticket_pattern",
             Variable::AuditKey => "audit_key",
+            Variable::AuditPreviousKeys => "audit_previous_keys",
             Variable::StateKey => "state_key",
             Variable::EntraAudience => "entra_audience",
         }
@@ -88,7 +91,11 @@ impl Variable {
     pub fn is_secret(self) -> bool {
         matches!(
             self,
-            Variable::ClientSecret | Variable::Callers | Variable::AuditKey | Variable::StateKey
+            Variable::ClientSecret
+                | Variable::Callers
+                | Variable::AuditKey
+                | Variable::AuditPreviousKeys
+                | Variable::StateKey
         )
     }
 
@@ -355,6 +362,9 @@ pub struct Config {
     pub entra_audience: Option<String>,
     /// HMAC key of the audit chain and its signed head (API.md "GET /v1/audit").
     pub audit_key: Option<Secret<Vec<u8>>>,
+    /// Keys `audit_key` had before it was rotated: records chained under
+    /// them still verify.
+    pub audit_previous_keys: Vec<Secret<Vec<u8>>>,
     /// Key material sealing the app's key-value records; `None`: derived
     /// from `client_secret`.
     pub state_key: Option<Secret<Vec<u8>>>,
@@ -438,6 +448,10 @@ impl Config {
         let audit_key = read(Variable::AuditKey)?
             .map(|raw| parse_key(Variable::AuditKey, &raw))
             .transpose()?;
+        let audit_previous_keys = match read(Variable::AuditPreviousKeys)? {
+            None => Vec::new(),
+            Some(raw) => parse_previous_keys(&raw, audit_key.as_ref())?,
+        };
         let state_key = read(Variable::StateKey)?
             .map(|raw| parse_key(Variable::StateKey, &raw))
             .transpose()?;
@@ -461,6 +475,7 @@ impl Config {
             require_verification,
             ticket_pattern,
             audit_key,
+            audit_previous_keys,
             state_key,
             entra_audience,
         })
@@ -495,6 +510,51 @@ fn parse_key(variable: Variable, raw: &str) -> Result<Secret<Vec<u8>>, ConfigErr
         ));
     }
     Ok(Secret::new(key.as_bytes().to_vec()))
+}
+
+/// At most this many earlier audit keys: one a rotation, kept for years.
+const MAX_PREVIOUS_KEYS: usize = 8;
+
+/// `audit_previous_keys`: a JSON list of the keys `audit_key` had, each
+/// held to the rules of a key.
+fn parse_previous_keys(
+    raw: &str,
+    current: Option<&Secret<Vec<u8>>>,
+) -> Result<Vec<Secret<Vec<u8>>>, ConfigError> {
+    let v = Variable::AuditPreviousKeys;
+    let keys: Vec<String> = parse_json(v, raw)?;
+    if keys.is_empty() {
+        return Ok(Vec::new());
+    }
+    let Some(current) = current else {
+        return Err(ConfigError::invalid(
+            v,
+            "needs audit_key: previous keys are what audit_key was before",
+        ));
+    };
+    if keys.len() > MAX_PREVIOUS_KEYS {
+        return Err(ConfigError::invalid(
+            v,
+            format!("at most {MAX_PREVIOUS_KEYS} keys"),
+        ));
+    }
+    let mut out: Vec<Secret<Vec<u8>>> = Vec::with_capacity(keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let key = parse_key(v, k).map_err(|_| {
+            ConfigError::invalid(
+                v,
+                format!("[{i}] must be at least {MIN_KEY_CHARS} characters of random text"),
+            )
+        })?;
+        if key.expose() == current.expose() || out.iter().any(|o| o.expose() == key.expose()) {
+            return Err(ConfigError::invalid(
+                v,
+                format!("[{i}] is audit_key or another previous key"),
+            ));
+        }
+        out.push(key);
+    }
+    Ok(out)
 }
 
 fn parse_guid(variable: Variable, raw: &str) -> Result<String, ConfigError> {
@@ -1121,6 +1181,7 @@ mod tests {
                 Variable::ClientSecret,
                 Variable::Callers,
                 Variable::AuditKey,
+                Variable::AuditPreviousKeys,
                 Variable::StateKey
             ]
         );
@@ -1141,6 +1202,60 @@ mod tests {
                 c.state_key
             };
             assert_eq!(key.unwrap().expose(), long.as_bytes());
+        }
+    }
+
+    #[test]
+    fn previous_audit_keys_are_keys_beside_a_current_one() {
+        let (current, old) = ("c".repeat(32), "o".repeat(32));
+        let list = format!(r#"["{old}"]"#);
+        let c = Config::load(&vars(&[
+            ("audit_key", current.as_str()),
+            ("audit_previous_keys", list.as_str()),
+        ]))
+        .unwrap();
+        assert_eq!(c.audit_previous_keys.len(), 1);
+        assert_eq!(c.audit_previous_keys[0].expose(), old.as_bytes());
+        // An empty list is none, with or without a key.
+        let c = Config::load(&vars(&[("audit_previous_keys", "[]")])).unwrap();
+        assert!(c.audit_previous_keys.is_empty());
+        let secret = "SECRETVALUE-0123456789-0123456789";
+        for (key, previous, why) in [
+            (None, format!(r#"["{secret}"]"#), "needs audit_key"),
+            (
+                Some(current.as_str()),
+                r#"["SECRETVALUE"]"#.to_string(),
+                "at least 32",
+            ),
+            (
+                Some(current.as_str()),
+                format!(r#"["{current}"]"#),
+                "is audit_key",
+            ),
+            (
+                Some(current.as_str()),
+                format!(r#"["{secret}","{secret}"]"#),
+                "another previous key",
+            ),
+            (Some(current.as_str()), format!(r#""{secret}""#), "JSON"),
+            (
+                Some(current.as_str()),
+                format!(r#"[{}]"#, vec![format!(r#""{secret}""#); 9].join(",")),
+                "at most 8",
+            ),
+        ] {
+            let mut pairs = vec![("audit_previous_keys", previous.as_str())];
+            if let Some(k) = key {
+                pairs.push(("audit_key", k));
+            }
+            let e = Config::load(&vars(&pairs)).unwrap_err();
+            assert_eq!(e.variable(), Variable::AuditPreviousKeys, "{previous}");
+            let text = e.to_string();
+            assert!(text.contains(why), "{previous}: {text}");
+            assert!(
+                !text.contains("SECRETVALUE") && !text.contains(&current),
+                "{text}"
+            );
         }
     }
 }

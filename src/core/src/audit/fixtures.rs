@@ -77,6 +77,7 @@ pub(crate) fn check(db: &dyn Database) -> VerifyReport {
         db,
         &FixedClock::default(),
         Keying::Plain,
+        &[],
         &VerifyQuery::default(),
     )
     .unwrap()

@@ -21,7 +21,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::canonical::{Keying, GENESIS};
-use super::keying::keyed_from;
+use super::keying::stretches;
 use super::row::{self, StoredRow, COLUMNS, RECORDS};
 use super::AuditError;
 use crate::api::query::{Query, QueryError};
@@ -84,7 +84,7 @@ impl VerifyQuery {
 }
 
 /// `{ "ok", "records", "firstBadAuditId"?, "keyed", "unkeyedRecords"?,
-/// "head"?, "nextCursor"? }`.
+/// "previousKeyRecords"?, "head"?, "nextCursor"? }`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase")]
@@ -102,6 +102,10 @@ pub struct VerifyReport {
     /// Records from before `audit_key` was set, checked as plain SHA-256.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unkeyed_records: u64,
+    /// Records walked that are chained under an earlier key (one of
+    /// `audit_previous_keys`): they stay verifiable while it is kept.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub previous_key_records: u64,
     /// The `head=` asked about, answered when the walk is complete.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub head: Option<HeadCheck>,
@@ -135,6 +139,8 @@ struct Walk {
     /// The stored hash of that record: its successor must name it.
     prev: String,
     records: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    previous_key_records: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     first_bad: Option<String>,
 }
@@ -166,6 +172,7 @@ pub fn verify(
     db: &dyn Database,
     clock: &dyn Clock,
     keying: Keying<'_>,
+    previous: &[&[u8]],
     query: &VerifyQuery,
 ) -> Result<VerifyReport, AuditError> {
     let started = clock.now();
@@ -173,7 +180,7 @@ pub fn verify(
         Some(c) => Walk::decode(c)?,
         None => Walk::start(),
     };
-    let keyed_from = keyed_from(db, keying)?;
+    let stretches = stretches(db, keying, previous)?;
     let limit = query.limit.unwrap_or(MAX_LIMIT);
     let sql = format!("SELECT {COLUMNS} FROM {RECORDS} WHERE seq > ? ORDER BY seq LIMIT ?");
     let mut walked = 0u32;
@@ -206,12 +213,10 @@ pub fn verify(
             walked += 1;
             walk.records += 1;
             walk.after = stored.seq;
-            // A record from before the key was set is held to plain SHA-256.
-            let rule = if stored.seq < keyed_from {
-                Keying::Plain
-            } else {
-                keying
-            };
+            // A record from before the key was set is held to plain SHA-256,
+            // one from before a rotation to the key it was chained under.
+            let (rule, previous_key) = stretches.rule(stored.seq);
+            walk.previous_key_records += u64::from(previous_key);
             let good = stored
                 .record
                 .as_ref()
@@ -234,10 +239,13 @@ pub fn verify(
         first_bad_audit_id: walk.first_bad.clone(),
         keyed: keying.is_keyed(),
         unkeyed_records: if keying.is_keyed() {
-            u64::try_from(keyed_from - 1).unwrap_or(0).min(walk.records)
+            u64::try_from(stretches.plain_records())
+                .unwrap_or(0)
+                .min(walk.records)
         } else {
             0
         },
+        previous_key_records: walk.previous_key_records,
         head,
         next_cursor: more.then(|| walk.encode()),
     })
@@ -378,6 +386,7 @@ mod tests {
             first_bad_audit_id: None,
             keyed: false,
             unkeyed_records: 0,
+            previous_key_records: 0,
             head: None,
             next_cursor: None,
         };
@@ -407,10 +416,15 @@ mod tests {
     }
 
     fn run(w: &World, keying: Keying<'_>, query: &str) -> VerifyReport {
+        run_with(w, keying, &[], query)
+    }
+
+    fn run_with(w: &World, keying: Keying<'_>, previous: &[&[u8]], query: &str) -> VerifyReport {
         verify(
             &w.db,
             &w.clock,
             keying,
+            previous,
             &VerifyQuery::from_query(query).unwrap(),
         )
         .unwrap()
@@ -477,6 +491,7 @@ mod tests {
                 first_bad_audit_id: None,
                 keyed: true,
                 unkeyed_records: 0,
+                previous_key_records: 0,
                 head: None,
                 next_cursor: None,
             }
@@ -563,6 +578,71 @@ mod tests {
             .execute("SELECT * FROM audit_keying", &[])
             .unwrap()
             .is_empty());
+    }
+
+    const NEXT: &[u8] = b"audit-key-rotated-0123456789abcdef0123";
+
+    #[test]
+    fn a_rotated_key_keeps_the_old_records_verifiable_under_the_previous_key() {
+        let w = migrated();
+        append_keyed(&w, Keying::Plain, 0, 2);
+        let old = append_keyed(&w, KEY, 2, 3);
+        let Keying::Keyed(old_key) = KEY else {
+            unreachable!()
+        };
+        // Rotated: the new key chains from here on.
+        let new = append_keyed(&w, Keying::Keyed(NEXT), 5, 2);
+        let r = run_with(&w, Keying::Keyed(NEXT), &[old_key], "");
+        assert!(r.ok, "{r:?}");
+        assert_eq!(
+            (r.records, r.unkeyed_records, r.previous_key_records),
+            (7, 2, 3)
+        );
+        // Without the previous key, its records cannot be checked: the walk
+        // fails at the first of them, not at the new key's.
+        let r = run(&w, Keying::Keyed(NEXT), "");
+        assert!(!r.ok);
+        assert_eq!(
+            r.first_bad_audit_id.as_deref(),
+            Some(old[0].audit_id.as_str())
+        );
+        // Rotating back to an older key marks a stretch of its own.
+        append_keyed(&w, KEY, 7, 1);
+        let r = run_with(&w, KEY, &[NEXT], "");
+        assert!(r.ok, "{r:?}");
+        assert_eq!(r.previous_key_records, 2);
+        let markers =
+            w.db.execute("SELECT seq FROM audit_keying ORDER BY seq", &[])
+                .unwrap();
+        assert_eq!(
+            markers,
+            vec![
+                vec![SqlValue::Integer(3)],
+                vec![SqlValue::Integer(6)],
+                vec![SqlValue::Integer(8)]
+            ]
+        );
+
+        // A removed boundary fails the records of the stretch, never passes
+        // them: without the new key's marker they are held to the old key.
+        unlock(&w);
+        w.db.execute("DROP TRIGGER audit_keying_no_delete", &[])
+            .unwrap();
+        w.db.execute("DELETE FROM audit_keying WHERE seq = 6", &[])
+            .unwrap();
+        let r = run_with(&w, KEY, &[NEXT], "");
+        assert!(!r.ok);
+        assert_eq!(
+            r.first_bad_audit_id.as_deref(),
+            Some(new[0].audit_id.as_str())
+        );
+        // A marker MAC'd under neither key is no boundary either.
+        w.db.execute(
+            "INSERT INTO audit_keying (seq, mac) VALUES (6, ?)",
+            &[SqlValue::Text("0".repeat(64))],
+        )
+        .unwrap();
+        assert!(!run_with(&w, KEY, &[NEXT], "").ok);
     }
 
     #[test]
@@ -682,7 +762,7 @@ mod tests {
                 cursor: cursor.take(),
                 ..VerifyQuery::default()
             };
-            let r = verify(&w.db, &clock, Keying::Plain, &q).unwrap();
+            let r = verify(&w.db, &clock, Keying::Plain, &[], &q).unwrap();
             match r.next_cursor.clone() {
                 Some(c) => cursor = Some(c),
                 None => break r,
@@ -703,7 +783,13 @@ mod tests {
             ("cursor=%%%", "cursor"),
         ] {
             let named = match VerifyQuery::from_query(raw) {
-                Ok(q) => match verify(&migrated().db, &FixedClock::default(), Keying::Plain, &q) {
+                Ok(q) => match verify(
+                    &migrated().db,
+                    &FixedClock::default(),
+                    Keying::Plain,
+                    &[],
+                    &q,
+                ) {
                     Err(AuditError::InvalidQuery { field, .. }) => field.to_string(),
                     other => format!("{other:?}"),
                 },
@@ -724,6 +810,7 @@ mod tests {
             &migrated().db,
             &FixedClock::default(),
             Keying::Plain,
+            &[],
             &VerifyQuery {
                 cursor: Some(c),
                 ..Default::default()
