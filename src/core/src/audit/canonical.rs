@@ -9,8 +9,11 @@
 //! The second form when the deployment sets `audit_key` (its UTF-8 bytes
 //! are the HMAC key): whoever can write the database but not read the key
 //! cannot recompute a chain after editing it. A chain begun before the key
-//! was set keeps its plain prefix; the seq of its first keyed record is
-//! stored beside it under the key's own MAC (see `keying`).
+//! was set keeps its plain prefix, and one whose key was rotated keeps the
+//! old key from its first record to the rotation; the seq where each
+//! key's stretch begins is stored beside the chain under that key's own
+//! MAC (`audit_keying`, see `keying`), and an export is checked stretch by
+//! stretch, each under its key.
 //!
 //! - `prevHash` is the predecessor's `hash` as its 64 lower-case hex ASCII
 //!   bytes; the first record's is [`GENESIS`] (64 `0`s).
