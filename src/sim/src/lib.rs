@@ -3,7 +3,8 @@
 //! One HTTP/1.1 server serves Graph v1.0 (every operation of the OpenAPI subset
 //! in `openapi/`), a few beta paths, `$batch`, the client-credentials login
 //! endpoint, and a control API under `/_sim/`. It refuses what real Graph refuses
-//! (see `/work/shared/graph/FACTS.md`, cited as §N).
+//! (each rule and its source: `README.md` beside this crate; "§N" cites the
+//! project's collected Graph facts).
 //!
 //! Map of the crate:
 //! - [`server`]: HTTP front door; [`graph`]: the per-request pipeline; [`batch`]: `$batch`.
