@@ -428,6 +428,19 @@ fn a_rotated_audit_key_keeps_the_old_records_verifiable() {
     // The head is signed under the new key.
     let head = get(&app, demo::reader_key(), "/v1/audit/head").json();
     assert_eq!(head["seq"], 5);
+    let message = format!(
+        "mfa-recovery audit head v1\n5\n{}\n{}\n{}",
+        head["auditId"].as_str().unwrap(),
+        head["hash"].as_str().unwrap(),
+        head["time"].as_str().unwrap()
+    );
+    assert_eq!(
+        head["signature"],
+        mfa_core::audit::Keying::Keyed(NEW_KEY.as_bytes())
+            .mac(&[&message])
+            .unwrap()
+            .as_str()
+    );
     let logs = app.logs();
     app.stop();
     assert!(

@@ -291,15 +291,20 @@ fn a_named_client_is_its_configured_caller_and_the_name_grants_nothing() {
     let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"] }));
     let r = tap(&app, &token, "bob@contoso.com");
     assert_eq!(r.status, 201, "{}", r.body);
+    let bob = r.json()["user"]["id"].as_str().unwrap().to_string();
+    assert!(holds_a_pass(&sim, &bob), "no pass in the tenant for {bob}");
     let records = get(&app, &token, "/v1/audit?caller=servicenow-oauth").json();
     assert_eq!(
         records["records"][0]["caller"], "servicenow-oauth",
         "{records}"
     );
     assert_eq!(records["records"][0]["operation"], "tap");
-    // The name is not a grant: without the Diagnose role, no diagnose.
+    // The name is not a grant: without the Diagnose role, no diagnose, and
+    // Graph is not asked anything.
+    sim.clear_requests();
     let r = get(&app, &token, "/v1/diagnose?user=bob@contoso.com");
     assert_eq!(r.json()["code"], "insufficient_scope", "{}", r.body);
+    assert_eq!(sim.requests(), Vec::<Value>::new());
     // Another client is still `entra:<appid>`.
     let other = "0dd0dd00-0000-4000-8000-0000000000b2";
     let token = sim.token(json!({ "roles": ["Tap", "Audit.Read"], "appId": other }));

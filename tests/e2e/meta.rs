@@ -195,6 +195,11 @@ fn a_token_whose_lifetime_is_a_string_is_used_and_cached() {
         &[],
     );
     assert_eq!(r.status, 201, "{}", r.body);
+    // The token worked: the tenant holds the pass it created.
+    let bob = r.json()["user"]["id"].as_str().unwrap().to_string();
+    assert!(common::methods_of(&sim, &bob)
+        .iter()
+        .any(|m| m["@odata.type"] == "#microsoft.graph.temporaryAccessPassAuthenticationMethod"));
     assert_eq!(common::readyz(&app)["graph"]["cached"], true);
     assert_eq!(sim.token_requests(), 1);
 }

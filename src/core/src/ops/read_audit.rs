@@ -23,11 +23,6 @@ pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> 
     crate::store::schema::migrate(host.db, &crate::types::rfc3339(host.clock.now()))
         .map_err(|e| Problem::new(ErrorCode::StorageUnavailable, format!("database: {e}")))?;
     let keying = Keying::from_key(config.audit_key.as_ref().map(|k| k.expose().as_slice()));
-    let previous: Vec<&[u8]> = config
-        .audit_previous_keys
-        .iter()
-        .map(|k| k.expose().as_slice())
-        .collect();
     let rest = req.uri().path()[PATH.len()..].trim_end_matches('/');
     let raw_query = req.uri().query().unwrap_or("");
     let body = match rest {
@@ -36,6 +31,12 @@ pub async fn serve(req: &Request, host: &Host<'_>) -> Result<Response, Problem> 
             serde_json::to_value(audit::list(host.db, &query)?)
         }
         "/verify" => {
+            // Records chained before a rotation are held to their own key.
+            let previous: Vec<&[u8]> = config
+                .audit_previous_keys
+                .iter()
+                .map(|k| k.expose().as_slice())
+                .collect();
             let query = VerifyQuery::from_query(raw_query)?;
             serde_json::to_value(audit::verify(
                 host.db, host.clock, keying, &previous, &query,
